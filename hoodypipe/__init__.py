@@ -1,0 +1,3 @@
+"""hoodypipe: a streaming HTTP pipe relay on Twisted."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""
+Graceful drain: on SIGTERM, let running transfers finish before exiting.
+
+twistd stops the root service when the reactor is asked to stop. A plain
+``MultiService`` would stop every child at once, closing the listeners while
+transfers still run; ``DrainService`` is the root instead and holds its
+children (the app and the listeners) open until the registry is empty or the
+grace period is over. New senders and receivers meanwhile get a 503 with a
+reason from the registry, so clients and proxies see why, instead of a
+refused connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from hoodypipe.ops.sdnotify import SystemdNotifier
+
+SHUTTING_DOWN = "Server shutting down"
+
+
+class Clock(Protocol):
+    """What the drain needs of ``IReactorTime``: the reactor, or a test ``Clock``."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object,
+        **kw: object,
+    ) -> IDelayedCall: ...
+
+
+class Drainable(Protocol):
+    """The part of ``PipeRegistry`` the drain needs."""
+
+    draining: bool
+
+    def start_draining(self) -> None: ...
+
+    def active_count(self) -> int: ...
+
+    def waiting_count(self) -> int: ...
+
+    def fail_all(self, reason: str) -> None: ...
+
+
+class DrainService(MultiService):
+    """
+    A root service whose stop first drains the registry, then stops children.
+
+    ``stopService`` returns a Deferred that fires when the drain is over and
+    every child has stopped; twistd keeps the reactor running until then.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        registry: Drainable,
+        clock: Clock,
+        grace: float,
+        notifier: SystemdNotifier | None = None,
+        poll_interval: float = 0.25,
+        flush_delay: float = 1.0,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.registry = registry
+        self.clock = clock
+        self.grace = grace
+        self.notifier = notifier if notifier is not None else SystemdNotifier(None)
+        self.poll_interval = poll_interval
+        self.flush_delay = flush_delay
+        self._stopping: Deferred[None] | None = None
+        self._drained: Deferred[None] | None = None
+        self._poll: IDelayedCall | None = None
+        self._deadline = 0.0
+        self._last_left = 0
+        self._saw_pipes = False
+
+    def remaining(self) -> int:
+        return self.registry.active_count() + self.registry.waiting_count()
+
+    def stopService(self) -> Deferred[None]:
+        if self._stopping is not None:
+            return self._stopping
+        left = self.remaining()
+        self.log.info(
+            "draining: {left} pipe(s) open, grace {grace}s", left=left, grace=self.grace
+        )
+        self.notifier.stopping(f"Draining {left} pipe(s)")
+        self.registry.start_draining()
+        self._deadline = self.clock.seconds() + self.grace
+        self._drained = Deferred()
+        stopping = self._drained
+        stopping.addCallback(lambda _: self._stop_children())
+        self._stopping = stopping
+        self._check()
+        return stopping
+
+    def _check(self) -> None:
+        self._poll = None
+        left = self.remaining()
+        if left == 0:
+            self.log.info("drained: every pipe has ended")
+            self._finish(self.flush_delay if self._saw_pipes else 0.0)
+            return
+        self._saw_pipes = True
+        if self.clock.seconds() >= self._deadline:
+            self.log.warn(
+                "grace period of {grace}s over: failing {left} pipe(s)",
+                grace=self.grace,
+                left=left,
+            )
+            self.registry.fail_all(SHUTTING_DOWN)
+            self._finish(self.flush_delay)
+            return
+        if left != self._last_left:
+            self.notifier.status(f"Draining {left} pipe(s)")
+            self._last_left = left
+        wait = min(self.poll_interval, max(0.0, self._deadline - self.clock.seconds()))
+        self._poll = self.clock.callLater(wait, self._check)
+
+    def _finish(self, flush: float) -> None:
+        """Fire after ``flush`` seconds, so the last bytes written reach clients."""
+        drained = self._drained
+        assert drained is not None
+        if flush <= 0:
+            drained.callback(None)
+        else:
+            self._poll = self.clock.callLater(flush, drained.callback, None)
+
+    def _stop_children(self) -> Deferred[None]:
+        stopped: Deferred[object] = super().stopService()  # type: ignore[no-untyped-call]
+        return stopped.addCallback(lambda _: None)

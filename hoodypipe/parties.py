@@ -1,0 +1,84 @@
+"""
+The HTTP side of a sender and a receiver, as the rules in ``state`` see them.
+
+These adapters only turn the registry's decisions into bytes on a response;
+they hold no rules of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from twisted.web.server import Request
+from zope.interface import implementer
+
+from hoodypipe.errors import Refusal
+from hoodypipe.headers import FIXED
+from hoodypipe.state import IReceiver, ISender
+from hoodypipe.streaming import RelayRequest
+
+TEXT = b"text/plain; charset=utf-8"
+
+
+def set_common_headers(request: Request) -> None:
+    for name, value in FIXED:
+        request.setHeader(name, value)
+
+
+def write_refusal(request: Request, refusal: Refusal) -> bytes:
+    """Set up ``request`` to answer with ``refusal``; returns the body to write."""
+    body = refusal.body
+    request.setResponseCode(refusal.status)
+    request.setHeader(b"Content-Type", TEXT)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.setHeader(b"Cache-Control", b"no-store")
+    set_common_headers(request)
+    return body
+
+
+def refuse_now(request: Request, refusal: Refusal) -> None:
+    """Answer with ``refusal`` and end the response, whatever the request was."""
+    if request.finished or request._disconnected or request.startedWriting:
+        return
+    body = write_refusal(request, refusal)
+    request.write(body)
+    if isinstance(request, RelayRequest):
+        request.finish_send()
+    else:
+        request.finish()
+
+
+@implementer(ISender)
+class SenderParty:
+    """A sender's response: 200 at once, then one status line per event."""
+
+    def __init__(self, request: RelayRequest) -> None:
+        self.request = request
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", TEXT)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"X-Accel-Buffering", b"no")
+        set_common_headers(request)
+
+    def status(self, line: str) -> None:
+        request = self.request
+        if not request.finished and not request._disconnected:
+            request.write(line.encode() + b"\n")
+
+    def end(self, error: Optional[str]) -> None:
+        if error is None:
+            self.status("[INFO] Transfer complete.")
+        else:
+            self.status(f"[ERROR] {error}")
+        self.request.finish_send()
+
+
+@implementer(IReceiver)
+class ReceiverParty:
+    """A receiver waiting for its sender; answered with a body or a refusal."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def refuse(self, refusal: Refusal) -> None:
+        refuse_now(self.request, refusal)

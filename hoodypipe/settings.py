@@ -1,0 +1,45 @@
+"""
+Every cap, timeout and interval of the service in one frozen value.
+
+Defaults are the contract's; the twistd options fill this in, and tests
+build it directly with shorter intervals.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+
+@attrs.frozen
+class Settings:
+    # transfer (CONTRACT "Transfer")
+    max_waiting: int = 1000
+    max_active: int = 1000
+    max_receivers: int = 256
+    default_wait: float = 300.0
+    max_wait: float = 3600.0
+    idle_timeout: float = 300.0
+    keepalive_interval: float = 30.0
+    read_size: int = 512 * 1024
+    # spectators (CONTRACT "Spectators")
+    max_spectators: int = 50
+    max_watched: int = 500
+    spectator_ttl: float = 1800.0
+    linger: float = 30.0
+    last_transfer_ttl: float = 86400.0
+    last_transfer_max: int = 10000
+    progress_interval: float = 0.25
+    heartbeat_interval: float = 15.0
+    # notifications
+    on_done: tuple[str, ...] = ()
+    on_done_match: Optional[str] = None
+    on_done_failed_only: bool = False
+    pagerduty_routing_key: Optional[str] = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    public_url: Optional[str] = None
+    hook_timeout: float = 10.0
+    hook_retries: int = 5
+    # operations
+    grace: float = 60.0

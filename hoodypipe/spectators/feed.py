@@ -1,0 +1,284 @@
+"""
+One spectator's event stream: a push producer on its HTTP response.
+
+The feed is registered as the producer of its own request, so the response's
+transport tells it when the client stops reading.  While paused it writes
+nothing: progress only marks itself pending (the watch group's latest one is
+sent on resume, so a slow reader skips stale numbers rather than queueing
+them), state and done blocks queue up to a small bound, and a client that
+stays unwritable past ``stall_timeout`` is cut off.  Memory per spectator is
+therefore a few small blocks, however long or fast the transfer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Optional, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.logger import Logger
+from twisted.web.http_headers import Headers
+from zope.interface import implementer
+
+from hoodypipe.spectators import sse
+
+#: An encoded event: (id, kind, block).
+Block = tuple[int, str, bytes]
+
+
+class SpectatorRequest(Protocol):
+    """The part of ``twisted.web.server.Request`` the spectator feeds use."""
+
+    @property
+    def method(self) -> bytes: ...
+
+    @property
+    def args(self) -> Any: ...
+
+    @property
+    def requestHeaders(self) -> Headers: ...
+
+    @property
+    def transport(self) -> Any: ...
+
+    def setResponseCode(self, code: int) -> None: ...
+
+    def setHeader(self, name: bytes, value: bytes) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None: ...
+
+    def unregisterProducer(self) -> None: ...
+
+    def notifyFinish(self) -> Deferred[None]: ...
+
+
+@implementer(IPushProducer)
+class SpectatorFeed:
+    """Writes one path's events to one SSE response, never faster than it drains."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        request: SpectatorRequest,
+        name: str,
+        *,
+        heartbeat_interval: float,
+        ttl: float,
+        stall_timeout: float,
+        max_queue: int,
+        latest_progress: Callable[[], Optional[Block]],
+        on_gone: Callable[[SpectatorFeed], None],
+    ) -> None:
+        self._clock = clock
+        self._request = request
+        self.name = name
+        self._heartbeat_interval = heartbeat_interval
+        self._ttl = ttl
+        self._stall_timeout = stall_timeout
+        self._max_queue = max_queue
+        self._latest_progress = latest_progress
+        self._on_gone = on_gone
+        self._queue: deque[tuple[Block, bool]] = deque()
+        self._progress_pending = False
+        self._paused = False
+        self._ending = False
+        self._gone = False
+        self._lost = False
+        self._last_id = -1
+        self._last_write = clock.seconds()
+        self._heartbeat: Optional[IDelayedCall] = None
+        self._ttl_call: Optional[IDelayedCall] = None
+        self._stall_call: Optional[IDelayedCall] = None
+        self.finished: Deferred[None] = Deferred(self._cancelled)
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self, blocks: list[Block], final: bool = False) -> Deferred[None]:
+        """Send the headers and the first blocks; ``final`` ends the stream after them."""
+        request = self._request
+        request.setResponseCode(200)
+        for header, value in sse.HEADERS:
+            request.setHeader(header, value)
+        request.notifyFinish().addBoth(self._request_over)
+        request.registerProducer(self, True)
+        self._ttl_call = self._clock.callLater(self._ttl, self._ttl_expired)
+        self._schedule_heartbeat(self._heartbeat_interval)
+        for index, block in enumerate(blocks):
+            self.send(block, final=final and index == len(blocks) - 1)
+        if final and not blocks:
+            self.close()
+        return self.finished
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def progress_pending(self) -> bool:
+        return self._progress_pending
+
+    @property
+    def last_id(self) -> int:
+        return self._last_id
+
+    def close(self) -> None:
+        """End the response cleanly (TTL, shutdown, or after the last event)."""
+        if self._gone:
+            return
+        self._release()
+        if not self._lost:
+            self._request.unregisterProducer()
+            self._request.finish()
+        self._fire()
+
+    def abort(self, why: str) -> None:
+        """Drop the connection without ending the body cleanly."""
+        if self._gone:
+            return
+        self.log.info("dropping spectator of {name}: {why}", name=self.name, why=why)
+        self._release()
+        if not self._lost:
+            self._request.unregisterProducer()
+            self._request.transport.abortConnection()
+        # ``finished`` fires when the request learns the connection is gone.
+
+    # -- events from the watch group ---------------------------------------
+
+    def send(self, block: Block, final: bool = False) -> None:
+        """A state or done block: written now, or queued while paused."""
+        if self._ending or self._gone:
+            return
+        if final:
+            self._ending = True
+        if self._paused or self._queue:
+            kind = block[1]
+            if self._queue and kind == "state" and self._queue[-1][0][1] == "state":
+                # Only the newest of consecutive states matters.
+                self._queue[-1] = (block, final)
+            else:
+                self._queue.append((block, final))
+            if len(self._queue) > self._max_queue:
+                self.abort("too many events queued while not reading")
+            return
+        self._write(block)
+        if final:
+            self.close()
+
+    def progress(self, block: Block) -> None:
+        """A progress block: written now, or remembered as pending while paused."""
+        if self._ending or self._gone:
+            return
+        if self._paused or self._queue:
+            self._progress_pending = True
+            return
+        self._write(block)
+
+    # -- IPushProducer -----------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        if self._paused or self._gone:
+            return
+        self._paused = True
+        self._stall_call = self._clock.callLater(self._stall_timeout, self._stalled)
+
+    def resumeProducing(self) -> None:
+        if not self._paused or self._gone:
+            return
+        self._paused = False
+        if self._stall_call is not None and self._stall_call.active():
+            self._stall_call.cancel()
+        self._stall_call = None
+        self._flush()
+
+    def stopProducing(self) -> None:
+        self._lost = True
+        self._release()
+
+    # -- internals ---------------------------------------------------------
+
+    def _flush(self) -> None:
+        while not self._paused and not self._gone:
+            progress: Optional[Block] = None
+            if self._progress_pending:
+                progress = self._latest_progress()
+                if progress is None or progress[0] <= self._last_id:
+                    self._progress_pending = False
+                    progress = None
+            head = self._queue[0] if self._queue else None
+            if progress is not None and (head is None or progress[0] < head[0][0]):
+                self._progress_pending = False
+                self._write(progress)
+                continue
+            if head is None:
+                return
+            self._queue.popleft()
+            block, final = head
+            self._write(block)
+            if final:
+                self.close()
+                return
+
+    def _write(self, block: Block) -> None:
+        if block[0] <= self._last_id:
+            return
+        self._last_id = block[0]
+        self._last_write = self._clock.seconds()
+        self._request.write(block[2])
+
+    def _schedule_heartbeat(self, delay: float) -> None:
+        self._heartbeat = self._clock.callLater(delay, self._beat)
+
+    def _beat(self) -> None:
+        quiet = self._clock.seconds() - self._last_write
+        if quiet >= self._heartbeat_interval and not self._paused:
+            self._last_write = self._clock.seconds()
+            self._request.write(sse.HEARTBEAT)
+            quiet = 0.0
+        self._schedule_heartbeat(max(0.0, self._heartbeat_interval - quiet))
+
+    def _ttl_expired(self) -> None:
+        self._ttl_call = None
+        self.log.debug("spectator of {name} reached its TTL", name=self.name)
+        self.close()
+
+    def _stalled(self) -> None:
+        self._stall_call = None
+        self.abort(f"not reading for {self._stall_timeout:g}s")
+
+    def _request_over(self, result: object) -> None:
+        # Called back after our own finish(), errbacked when the connection
+        # went away first; either way the response is over.
+        if not self._gone:
+            self._lost = True
+        self._release()
+        self._fire()
+
+    def _cancelled(self, d: Deferred[None]) -> None:
+        self._lost = True
+        self._release()
+
+    def _fire(self) -> None:
+        if not self.finished.called:
+            self.finished.callback(None)
+
+    def _release(self) -> None:
+        if self._gone:
+            return
+        self._gone = True
+        for call in (self._heartbeat, self._ttl_call, self._stall_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._heartbeat = self._ttl_call = self._stall_call = None
+        self._queue.clear()
+        self._on_gone(self)

@@ -1,0 +1,47 @@
+"""
+Each path's last transfer result, kept bounded by age and by count.
+
+A latecomer hours after a transfer should still see how it ended, but a
+server that sees millions of names must not remember them all: entries live
+``ttl`` seconds and the oldest go first beyond ``max_count``.  Eviction is
+lazy (on every read and write), which is exact for what callers can observe
+and needs no timer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Optional
+
+from hoodypipe.wire import JSONObject
+
+
+class LastTransfers:
+    def __init__(self, ttl: float, max_count: int) -> None:
+        self._ttl = ttl
+        self._max = max_count
+        self._entries: OrderedDict[str, tuple[float, JSONObject]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, name: str, body: JSONObject, now: float) -> None:
+        """Keep ``body`` (a done event) as ``name``'s last transfer, as of ``now``."""
+        self._entries.pop(name, None)
+        self._entries[name] = (now, body)
+        self._evict(now)
+
+    def get(self, name: str, now: float) -> Optional[JSONObject]:
+        self._evict(now)
+        entry = self._entries.get(name)
+        return None if entry is None else entry[1]
+
+    def _evict(self, now: float) -> None:
+        entries = self._entries
+        while len(entries) > self._max:
+            entries.popitem(last=False)
+        while entries:
+            stored_at, _ = next(iter(entries.values()))
+            if now - stored_at < self._ttl:
+                break
+            entries.popitem(last=False)

@@ -1,0 +1,267 @@
+"""
+A twisted.web Request that hands a POST/PUT body on as it arrives.
+
+Stock twisted.web gathers the whole body into ``request.content`` and only
+then renders. ``RelayRequest`` starts rendering as soon as the headers are in
+(one reactor turn later, so the channel's ``100 Continue`` goes out first)
+and exposes the body as a ``RequestBody`` that a relay reads chunk by chunk,
+pausing the sender's socket for backpressure.
+
+This leans on documented-in-source but private parts of ``HTTPChannel``
+(``_command``/``_path``/``_version`` before ``requestReceived``, and
+``_transferDecoder``); the real-socket tests pin that behaviour down.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any, Optional
+from urllib.parse import parse_qs
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import http, server
+
+from hoodypipe.chunked import ChunkedScanner, MalformedChunkedBody
+
+SEND_METHODS = (b"POST", b"PUT")
+HOLD_LIMIT = 256 * 1024
+LINGER_SECONDS = 5.0
+
+OnData = Callable[[bytes, int], None]
+
+
+class RequestBody:
+    """The body of a send, from the socket to one consumer.
+
+    Until a consumer attaches, what arrives is held (the socket is paused as
+    soon as anything arrives, so at most a read or two); after ``discard()``
+    everything is dropped.
+    """
+
+    log = Logger()
+
+    def __init__(self, request: RelayRequest, chunked: bool) -> None:
+        self.request = request
+        self.chunked = chunked
+        self.complete = False
+        self.failed: Optional[str] = None
+        self._held: list[bytes] = []
+        self._on_data: Optional[OnData] = None
+        self._on_end: Optional[Callable[[], None]] = None
+        self._on_error: Optional[Callable[[str], None]] = None
+        self._scanner: Optional[ChunkedScanner] = None
+        self._finish_channel_body: Optional[Callable[[bytes], None]] = None
+        self._discarding = False
+        self._paused = False
+
+    # -- the channel side ---------------------------------------------------
+
+    def raw_received(self, data: bytes) -> None:
+        """A read of a chunked body, framing included."""
+        if self._scanner is not None:
+            try:
+                self._scanner.dataReceived(data)
+            except MalformedChunkedBody as e:
+                self._broken(str(e))
+        elif self._discarding:
+            return
+        else:
+            self._hold(data)
+
+    def payload_received(self, data: bytes) -> None:
+        """A read of a Content-Length body."""
+        on_data = self._on_data
+        if on_data is not None:
+            on_data(data, len(data))
+        elif not self._discarding:
+            self._hold(data)
+
+    def ended(self) -> None:
+        self.complete = True
+        if self._on_end is not None and not self._discarding:
+            self._on_end()
+
+    def _hold(self, data: bytes) -> None:
+        self._held.append(data)
+        self.pause()
+
+    def _broken(self, why: str) -> None:
+        self.failed = why
+        self.log.info("malformed body from {peer}: {why}",
+                      peer=self.request.getClientAddress(), why=why)
+        on_error = self._on_error
+        self.discard()
+        if on_error is not None:
+            on_error(f"Malformed request body: {why}")
+        else:
+            self.request.abort_connection()
+
+    # -- the relay side -----------------------------------------------------
+
+    def attach(
+        self,
+        on_data: OnData,
+        on_end: Callable[[], None],
+        on_error: Callable[[str], None],
+        decode: bool = False,
+    ) -> None:
+        """Start the flow: held reads first, then every read as it comes."""
+        self._on_error = on_error
+        held, self._held = self._held, []
+        if self.chunked:
+            finish = self._finish_channel_body
+            assert finish is not None
+            self._scanner = ChunkedScanner(on_data, finish, decode=decode)
+            self._on_end = on_end
+            for data in held:
+                self.raw_received(data)
+        else:
+            self._on_data = on_data
+            self._on_end = on_end
+            for data in held:
+                on_data(data, len(data))
+            if self.complete:
+                on_end()
+
+    def discard(self) -> None:
+        """Drop whatever arrives from now on, and keep the socket read."""
+        self._discarding = True
+        self._held = []
+        self._on_data = None
+        self._on_end = None
+        self._on_error = None
+        self._scanner = None
+        self.resume()
+
+    def pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            transport = self.request.channel.transport
+            if transport is not None:
+                transport.pauseProducing()
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            transport = self.request.channel.transport
+            if transport is not None:
+                transport.resumeProducing()
+
+
+class _RawChunkedTap:
+    """Stands in for the channel's chunked decoder: raw reads go to the body."""
+
+    def __init__(self, body: RequestBody) -> None:
+        self._body = body
+
+    def dataReceived(self, data: bytes) -> None:
+        self._body.raw_received(data)
+
+    def noMoreData(self) -> None:
+        pass
+
+
+class RelayRequest(server.Request):
+    """A Request that renders a send before its body has arrived."""
+
+    body: Optional[RequestBody] = None
+    read_size: int = 0
+    _saved_timeout: Optional[float] = None
+    _lingering: Any = None
+
+    def gotLength(self, length: Optional[int]) -> None:
+        channel: Any = self.channel
+        if channel._command not in SEND_METHODS:
+            super().gotLength(length)
+            return
+        self.content = io.BytesIO()
+        body = self.body = RequestBody(self, chunked=length is None)
+        decoder = channel._transferDecoder
+        if length is None and isinstance(decoder, http._ChunkedTransferDecoder):
+            body._finish_channel_body = decoder.finishCallback
+            channel._transferDecoder = _RawChunkedTap(body)
+        # The channel's idle timer would cut a send that waits for receivers or
+        # is paused by a slow one; the registry's own timers govern instead.
+        self._saved_timeout = channel.setTimeout(None)
+        if self.read_size and channel.transport is not None:
+            channel.transport.bufferSize = self.read_size
+        self.method = channel._command
+        self.uri = channel._path
+        self.clientproto = channel._version
+        self.path, _, query = self.uri.partition(b"?")
+        self.args = parse_qs(query, keep_blank_values=True)
+        channel.callLater(0, self._render_send)
+
+    def _render_send(self) -> None:
+        if not self._disconnected:
+            self.process()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body is not None:
+            self.body.payload_received(data)
+        else:
+            super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self.body is not None:
+            self.body.ended()
+            return
+        super().requestReceived(command, path, version)
+
+    def process(self) -> None:
+        """Like Request.process, but ``postpath`` keeps the raw percent-encoding."""
+        self.site = self.channel.site
+        self.setHeader(b"Server", b"hoodypipe")
+        self.setHeader(b"Date", http.datetimeToString())
+        self.prepath = []
+        self.postpath = self.path[1:].split(b"/")
+        try:
+            self.render(self.site.getResourceFor(self))
+        except BaseException:
+            self.processingFailed(Failure())
+
+    # -- ending a send whose body may still be coming ------------------------
+
+    def finish_send(self) -> None:
+        """Finish the response; if the body is still arriving, close after it.
+
+        Finishing a keep-alive request whose body is still coming would make
+        the channel parse the rest of the body as the next request. Instead
+        the response is ended, the write side closed, and the remaining
+        upload read and dropped for a little while (a lingering close, so
+        the client sees the final lines rather than a reset).
+        """
+        if self.finished or self._disconnected:
+            return
+        body = self.body
+        if body is None or body.complete:
+            self._restore_timeout()
+            self.finish()
+            return
+        body.discard()
+        if self.chunked and not self.startedWriting:
+            self.write(b"")
+        transport: Any = self.channel.transport
+        if self.chunked:
+            transport.write(b"0\r\n\r\n")
+        self.channel.persistent = False  # type: ignore[attr-defined]
+        transport.loseWriteConnection()
+        self._lingering = self.channel.callLater(LINGER_SECONDS, self.abort_connection)
+
+    def abort_connection(self) -> None:
+        transport: Any = self.channel.transport if self.channel else None
+        if transport is not None:
+            transport.abortConnection()
+
+    def _restore_timeout(self) -> None:
+        if self._saved_timeout is not None and self.channel is not None:
+            self.channel.setTimeout(self._saved_timeout)  # type: ignore[attr-defined]
+            self._saved_timeout = None
+
+    def connectionLost(self, reason: Failure) -> None:
+        lingering = self._lingering
+        if lingering is not None and lingering.active():
+            lingering.cancel()
+        super().connectionLost(reason)

@@ -1,0 +1,126 @@
+"""twistd glue: options in, a MultiService of listeners out."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+
+from hoodypipe.settings import Settings
+
+_DEFAULTS = Settings()
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a number above 0")
+    return number
+
+
+_NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
+    ("max-waiting", _positive_int, "Most pipes waiting for their other side (429 beyond)."),
+    ("max-active", _positive_int, "Most pipes streaming at once (429 beyond)."),
+    ("max-receivers", _positive_int, "Largest ?n a party may ask for."),
+    ("default-wait", _positive_float, "Seconds a party waits for the other side without ?wait."),
+    ("max-wait", _positive_float, "Largest ?wait in seconds."),
+    ("idle-timeout", _positive_float, "Seconds without a byte moving before a transfer fails."),
+    ("keepalive-interval", _positive_float, "Seconds between keep-alive lines to a waiting sender."),
+    ("read-size", _positive_int, "Bytes read from a sender's socket per read."),
+    ("max-spectators", _positive_int, "Most ?progress watchers per path (429 beyond)."),
+    ("max-watched", _positive_int, "Most watched paths in all (429 beyond)."),
+    ("spectator-ttl", _positive_float, "Seconds a spectator connection lives."),
+    ("linger", _positive_float, "Seconds a finished transfer stays visible on its path."),
+    ("last-transfer-ttl", _positive_float, "Seconds a path's last result is kept as lastTransfer."),
+    ("last-transfer-max", _positive_int, "Most lastTransfer results kept."),
+    ("progress-interval", _positive_float, "Seconds between progress events."),
+    ("heartbeat-interval", _positive_float, "Seconds between SSE comment heartbeats."),
+    ("hook-timeout", _positive_float, "Seconds one notification request may take."),
+    ("hook-retries", _positive_int, "Most tries of one notification."),
+    ("grace", _positive_float, "Seconds running transfers get to finish on SIGTERM."),
+]
+
+
+class Options(usage.Options):
+    optParameters = [
+        (name, None, None, f"{doc} [default: {getattr(_DEFAULTS, name.replace('-', '_'))}]")
+        for name, _, doc in _NUMERIC
+    ] + [
+        ["on-done-match", None, None, "Only notify for pipe names matching this glob."],
+        ["pagerduty-routing-key", None, None, "Send a PagerDuty Events v2 event on done."],
+        ["pagerduty-url", None, _DEFAULTS.pagerduty_url, "PagerDuty Events v2 URL."],
+        ["public-url", None, None, "Base URL the server is reached at (for links)."],
+    ]
+    optFlags = [
+        ["on-done-failed-only", None, "Only notify about failed transfers."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["on-done"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """Listen on this endpoint string (repeatable), e.g. tcp:8080, unix:/run/p.sock, systemd:domain=INET:index=0 [default: tcp:8080]"""
+        self["listen"].append(endpoint)
+
+    def opt_on_done(self, url: str) -> None:
+        """POST the done event to this URL when a transfer ends (repeatable)."""
+        if not url.startswith(("http://", "https://")):
+            raise usage.UsageError(f"--on-done needs an http(s) URL, not {url!r}")
+        self["on-done"].append(url)
+
+    def postOptions(self) -> None:
+        if not self["listen"]:
+            self["listen"] = ["tcp:8080"]
+        values: dict[str, Any] = {}
+        for name, parse, _ in _NUMERIC:
+            raw = self[name]
+            if raw is None:
+                continue
+            try:
+                values[name.replace("-", "_")] = parse(raw)
+            except ValueError as e:
+                raise usage.UsageError(f"--{name} {raw!r}: {e}") from None
+        if values.get("default_wait", _DEFAULTS.default_wait) > values.get(
+            "max_wait", _DEFAULTS.max_wait
+        ):
+            raise usage.UsageError("--default-wait must not exceed --max-wait")
+        key: Optional[str] = self["pagerduty-routing-key"]
+        self.settings = Settings(
+            on_done=tuple(self["on-done"]),
+            on_done_match=self["on-done-match"],
+            on_done_failed_only=bool(self["on-done-failed-only"]),
+            pagerduty_routing_key=key,
+            pagerduty_url=self["pagerduty-url"],
+            public_url=self["public-url"],
+            **values,
+        )
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    from hoodypipe.app import build_app
+
+    service = MultiService()
+    app = build_app(reactor, options.settings)
+    app.setServiceParent(service)
+    for description in options["listen"]:
+        try:
+            endpoint = serverFromString(reactor, description)
+        except (ValueError, KeyError, TypeError) as e:
+            raise usage.UsageError(f"--listen {description!r}: {e}") from None
+        listener = StreamServerEndpointService(endpoint, app.site)
+        listener.setServiceParent(service)
+    return service

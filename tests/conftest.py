@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.service import Service, running_service
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """A hoodypipe with default settings on a free loopback port."""
+    with running_service(tmp_path) as running:
+        yield running
