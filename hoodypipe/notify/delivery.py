@@ -47,11 +47,6 @@ class HTTPClientLike(TypingProtocol):
     ) -> Deferred[Any]: ...
 
 
-def reactor_seconds(clock: IReactorTime) -> float:
-    """``clock.seconds()``, typed the same with or without mypy-zope."""
-    return clock.seconds()  # type: ignore[misc, unused-ignore]
-
-
 @attrs.frozen
 class Delivery:
     """One JSON body bound for one URL, with what the logs should name."""
@@ -157,7 +152,7 @@ class Sender:
                 )
                 return True
             delay = self._policy.next_delay(
-                attempt, outcome, reactor_seconds(self._reactor)
+                attempt, outcome, self._reactor.seconds()
             )
             if delay is None:
                 why = "not retryable" if not outcome.retryable else "no tries left"

@@ -30,7 +30,6 @@ from hoodypipe.notify.delivery import (
     Delivery,
     HTTPClientLike,
     Sender,
-    reactor_seconds,
     redact_url,
 )
 from hoodypipe.notify.pagerduty import pagerduty_event
@@ -132,7 +131,7 @@ class Notifier:
                 name=result.name,
                 done=done_event(result),
                 source=settings.public_url or self._hostname,
-                timestamp=reactor_seconds(self._reactor),
+                timestamp=self._reactor.seconds(),
                 progress_url=progress_url(settings.public_url, result.name),
                 client_url=settings.public_url,
             )
