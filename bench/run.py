@@ -1,0 +1,1214 @@
+"""Benchmark hoodypipe against piping-server 1.12.9 on loopback, with curl clients.
+
+What is measured, per server (all URLs on 127.0.0.1, one fresh pipe name per
+transfer, both servers started once and kept for the whole run):
+
+chunked
+    sender ``cat PAYLOAD | curl -sS -T - URL`` (curl's stdin is a pipe, so it
+    sends ``Transfer-Encoding: chunked``), receiver ``curl -sS URL -o /dev/null``.
+sized
+    sender ``curl -sS -T PAYLOAD URL`` (so the body has a Content-Length),
+    same receiver.
+rss
+    a fast chunked sender of min(300 MB, --size) bytes
+    (``head -c N PAYLOAD | curl -T -``) and a receiver held to
+    ``curl --limit-rate 20M``; the server's VmRSS is sampled every 100 ms and
+    the peak minus the value just before the transfer is reported.
+spectators (hoodypipe only)
+    the chunked transfer with 0 and with N ``curl -sN URL?progress``
+    spectators, started (and seen connected) before the sender and reading to
+    a file; reported as the throughput ratio with/without.
+
+PAYLOAD is --size bytes of random data written once per run into a temporary
+directory, so it is served from the page cache. Throughput is
+MB/s = bytes / 10^6 / wall seconds, wall time running from just before the
+first client process is started until the last one has exited. Server CPU is
+utime + stime of the server process alone (all its threads, not children),
+read from /proc/PID/stat before and after, per 10^9 bytes relayed. Every
+measurement is repeated --rounds times with the servers alternating
+(A B A B ...) so machine noise falls on both; the table shows medians.
+An unmeasured warm-up round first relays the payload once per server and
+body kind into ``sha256sum`` and checks the digest.
+
+The servers run as an operator would run them: no MALLOC_* variables are set
+by this script (inherited ones are passed through and printed in the header).
+``--profile`` then records one chunked and one sized hoodypipe transfer with
+``py-spy record`` and prints the functions with the most samples.
+
+Every process started here is stopped and the temporary directory removed on
+exit, including on Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+OUT_DIR = BENCH_DIR / "out"
+PIPING_VERSION = "1.12.9"
+PIPING_PACKAGE = BENCH_DIR / "node_modules" / "piping-server"
+PIPING_ENTRY = PIPING_PACKAGE / "dist" / "src" / "index.js"
+
+ALL_KINDS = ("chunked", "sized", "rss", "spectators")
+ALL_SERVERS = ("hoodypipe", "piping-server")
+RSS_BYTES = 300_000_000
+RSS_LIMIT_RATE = "20M"
+RSS_SAMPLE_S = 0.1
+READY_TIMEOUT_S = 30.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_CHUNK = 4 << 20
+
+TARGET_CPU_RATIO = 0.9
+TARGET_RSS_MB = 16.0
+TARGET_SPECTATOR_RATIO = 0.98
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "ki": 2**10,
+    "mi": 2**20,
+    "gi": 2**30,
+    "ti": 2**40,
+}
+
+
+class BenchError(Exception):
+    """A transfer or a server did not behave; the message says how."""
+
+
+def parse_size(text: str) -> int:
+    """Parse ``2GiB``, ``512MiB``, ``300MB``, ``1G`` (SI) or plain bytes."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 2GiB, 512MiB)")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    size = int(float(number) * _SIZE_UNITS[unit])
+    if size < 1:
+        raise argparse.ArgumentTypeError("size must be at least 1 byte")
+    return size
+
+
+def parse_choices(allowed: Sequence[str]) -> Any:
+    """An argparse type for a comma-separated subset of ``allowed``."""
+
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in items if item not in allowed]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(
+                f"choose from {','.join(allowed)}; got {text!r}"
+            )
+        return [item for item in allowed if item in items]
+
+    return parse
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+class Processes:
+    """Every child process this run starts, so that all of them can be stopped."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        proc: subprocess.Popen[bytes] = subprocess.Popen(list(argv), **kwargs)
+        self._procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace_s``; forget the process."""
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc in self._procs:
+            self._procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in list(self._procs):
+            self.stop(proc, grace_s=3.0)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def read_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def read_rss_bytes(pid: int) -> int:
+    """VmRSS of one process, in bytes (0 if it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def command_version(argv: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+# --------------------------------------------------------------------------
+# servers
+
+
+@dataclass
+class Server:
+    """One running server under test."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    rss_start: int = 0
+    rss_peak: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, pipe: str, query: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{pipe}{query}"
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise BenchError(
+                f"{self.name} exited with {self.proc.returncode}; log tail:\n"
+                + tail(self.log)
+            )
+
+
+def ensure_piping_server() -> None:
+    """Install the pinned piping-server into bench/node_modules if missing."""
+    if not PIPING_ENTRY.exists():
+        print(f"installing piping-server {PIPING_VERSION} (npm install)", flush=True)
+        subprocess.run(
+            ["npm", "install", "--prefix", str(BENCH_DIR), "--no-audit", "--no-fund"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    version = json.loads((PIPING_PACKAGE / "package.json").read_text())["version"]
+    if version != PIPING_VERSION:
+        raise BenchError(
+            f"bench/node_modules has piping-server {version}, want {PIPING_VERSION}; "
+            "remove bench/node_modules and rerun"
+        )
+
+
+def server_command(name: str, port: int, twistd: Path) -> tuple[list[str], str]:
+    """The argv that starts server ``name`` and the path that answers when ready."""
+    if name == "hoodypipe":
+        listen = f"tcp:{port}:interface=127.0.0.1"
+        argv = [
+            str(twistd),
+            "--nodaemon",
+            "--pidfile=",
+            "hoodypipe",
+            "--listen",
+            listen,
+        ]
+        return argv, "/api/v1/pipe/health"
+    argv = ["node", str(PIPING_ENTRY), "--host", "127.0.0.1", "--http-port", str(port)]
+    return argv, "/help"
+
+
+def server_env() -> dict[str, str]:
+    """Our environment plus the checkout on PYTHONPATH (for the twistd dropin)."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    return env
+
+
+def start_server(bench: Bench, name: str) -> Server:
+    """Start one server on a free loopback port and wait until it answers."""
+    port = free_port()
+    argv, ready_path = server_command(name, port, bench.twistd)
+    log = bench.scratch(f"{name}.log")
+    with log.open("wb") as log_file:
+        proc = bench.processes.start(
+            argv,
+            cwd=bench.workdir,
+            env=server_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(name=name, proc=proc, port=port, log=log)
+    wait_ready(server, f"http://127.0.0.1:{port}{ready_path}")
+    server.rss_start = server.rss_peak = read_rss_bytes(server.pid)
+    return server
+
+
+def wait_ready(server: Server, url: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last_error = ""
+    while time.monotonic() < deadline:
+        server.check_alive()
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+                last_error = f"HTTP {response.status}"
+        except (OSError, urllib.error.URLError) as e:
+            last_error = str(e)
+        time.sleep(0.1)
+    raise BenchError(
+        f"{server.name} not ready at {url} after {READY_TIMEOUT_S:.0f} s "
+        f"({last_error}); log tail:\n{tail(server.log)}"
+    )
+
+
+# --------------------------------------------------------------------------
+# one transfer
+
+
+@dataclass
+class Measurement:
+    """The outcome of one relayed transfer."""
+
+    kind: str
+    server: str
+    round: int
+    bytes: int
+    spectators: int = 0
+    ok: bool = True
+    error: str | None = None
+    wall_s: float = 0.0
+    mb_per_s: float = 0.0
+    cpu_s: float = 0.0
+    cpu_s_per_gb: float = 0.0
+    rss_before: int = 0
+    rss_peak: int = 0
+    rss_growth: int = 0
+    spectators_done: int | None = None
+    sha256_ok: bool | None = None
+
+
+@dataclass
+class Transfer:
+    """What one transfer should do."""
+
+    kind: str
+    body: str  # "chunked" or "sized"
+    nbytes: int
+    round: int
+    spectators: int = 0
+    limit_rate: str | None = None
+    verify: bool = False
+
+
+@dataclass
+class Payload:
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass
+class Bench:
+    """Shared state of one benchmark run."""
+
+    processes: Processes
+    workdir: Path
+    payload: Payload
+    twistd: Path
+    measurements: list[Measurement] = field(default_factory=list)
+    counter: int = 0
+
+    def scratch(self, stem: str) -> Path:
+        self.counter += 1
+        return self.workdir / f"{self.counter:04d}-{stem}"
+
+
+def make_payload(workdir: Path, size: int) -> Payload:
+    """Write ``size`` random bytes to a file and hash them."""
+    path = workdir / "payload.bin"
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        left = size
+        while left:
+            block = os.urandom(min(PAGE_CHUNK, left))
+            digest.update(block)
+            out.write(block)
+            left -= len(block)
+    return Payload(path=path, size=size, sha256=digest.hexdigest())
+
+
+class ExitClock:
+    """Waits for processes in threads, stamping the moment each one exits."""
+
+    def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
+        self.exited_at: dict[int, float] = {}
+        self._threads = [
+            threading.Thread(target=self._wait, args=(proc,), daemon=True)
+            for proc in procs
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _wait(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self.exited_at[proc.pid] = time.monotonic()
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def last_exit(self) -> float:
+        return max(self.exited_at.values())
+
+
+def curl_sender(
+    bench: Bench, transfer: Transfer, url: str
+) -> tuple[list[subprocess.Popen[bytes]], Path, Path]:
+    """Start the sender (``cat | curl -T -`` or ``curl -T FILE``).
+
+    Returns its processes, the file with the server's reply and the file with
+    curl's stderr (ending in the HTTP status).
+    """
+    reply, errors = bench.scratch("sender.out"), bench.scratch("sender.err")
+    curl = ["curl", "-sS", "-w", "%{stderr}%{http_code}\n", "-o", str(reply)]
+    payload = str(bench.payload.path)
+    with errors.open("wb") as err:
+        if transfer.body == "sized":
+            proc = bench.processes.start(
+                [*curl, "-T", payload, url], stdin=subprocess.DEVNULL, stderr=err
+            )
+            return [proc], reply, errors
+        source = ["cat", payload]
+        if transfer.nbytes != bench.payload.size:
+            source = ["head", "-c", str(transfer.nbytes), payload]
+        feeder = bench.processes.start(source, stdout=subprocess.PIPE)
+        assert feeder.stdout is not None
+        proc = bench.processes.start(
+            [*curl, "-T", "-", url], stdin=feeder.stdout, stderr=err
+        )
+        feeder.stdout.close()
+        return [feeder, proc], reply, errors
+
+
+def curl_receiver(
+    bench: Bench, transfer: Transfer, url: str
+) -> tuple[list[subprocess.Popen[bytes]], Path, Path | None]:
+    """Start the receiver; with ``verify`` its body goes into ``sha256sum``.
+
+    Returns its processes, the file with curl's stderr (ending in
+    ``STATUS BYTES``) and the file holding sha256sum's output, if any.
+    """
+    errors = bench.scratch("receiver.err")
+    curl = ["curl", "-sS", "-w", "%{stderr}%{http_code} %{size_download}\n"]
+    if transfer.limit_rate:
+        curl += ["--limit-rate", transfer.limit_rate]
+    with errors.open("wb") as err:
+        if not transfer.verify:
+            proc = bench.processes.start(
+                [*curl, "-o", "/dev/null", url], stdin=subprocess.DEVNULL, stderr=err
+            )
+            return [proc], errors, None
+        digest = bench.scratch("receiver.sha256")
+        proc = bench.processes.start(
+            [*curl, url], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+        )
+        assert proc.stdout is not None
+        with digest.open("wb") as digest_file:
+            hasher = bench.processes.start(
+                ["sha256sum"], stdin=proc.stdout, stdout=digest_file
+            )
+        proc.stdout.close()
+        return [proc, hasher], errors, digest
+
+
+def start_spectators(
+    bench: Bench, server: Server, pipe: str, count: int
+) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """Start ``count`` SSE spectators and wait until each has its first event."""
+    spectators = []
+    for _ in range(count):
+        out = bench.scratch("spectator.sse")
+        proc = bench.processes.start(
+            ["curl", "-sN", "-o", str(out), server.url(pipe, "?progress")],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        spectators.append((proc, out))
+    try:
+        wait_spectators_connected(spectators)
+    except BenchError:
+        for proc, _ in spectators:
+            bench.processes.stop(proc)
+        raise
+    return spectators
+
+
+def wait_spectators_connected(
+    spectators: list[tuple[subprocess.Popen[bytes], Path]],
+) -> None:
+    """Wait until every spectator has bytes in its file and none has exited."""
+
+    def received(out: Path) -> int:
+        return out.stat().st_size if out.exists() else 0
+
+    deadline = time.monotonic() + 15.0
+    while True:
+        for index, (proc, out) in enumerate(spectators):
+            if proc.poll() is not None:
+                reply = out.read_bytes()[:200] if out.exists() else b""
+                raise BenchError(
+                    f"spectator {index + 1}/{len(spectators)} ended before the "
+                    f"transfer (curl exit {proc.returncode}): {reply!r}"
+                )
+        waiting = sum(1 for _, out in spectators if not received(out))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"{waiting}/{len(spectators)} spectators got no first event in 15 s"
+            )
+        time.sleep(0.05)
+
+
+def finish_spectators(
+    bench: Bench, spectators: list[tuple[subprocess.Popen[bytes], Path]]
+) -> int:
+    """Give spectators up to 5 s to see ``done``, stop them, count those that did."""
+
+    def saw_done(out: Path) -> bool:
+        return b"event: done" in out.read_bytes()
+
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and not all(saw_done(o) for _, o in spectators):
+        time.sleep(0.1)
+    done = sum(saw_done(out) for _, out in spectators)
+    for proc, _ in spectators:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc, _ in spectators:
+        bench.processes.stop(proc)
+    return done
+
+
+def last_line(path: Path) -> str:
+    lines = path.read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def check_clients(
+    procs: Sequence[subprocess.Popen[bytes]],
+    sender_reply: Path,
+    sender_err: Path,
+    receiver_err: Path,
+    transfer: Transfer,
+) -> None:
+    """Raise BenchError unless both curls exited 0 with 200 and all bytes."""
+    problems = [f"{p.args!r} exited {p.returncode}" for p in procs if p.returncode != 0]
+    sender_status = last_line(sender_err)
+    if sender_status != "200":
+        problems.append(f"sender: {sender_err.read_text(errors='replace').strip()}")
+    reply = sender_reply.read_text(errors="replace") if sender_reply.exists() else ""
+    if "[ERROR]" in reply:
+        problems.append(f"sender reply: {reply.strip()[-300:]}")
+    expected = f"200 {transfer.nbytes}"
+    if last_line(receiver_err) != expected:
+        received = receiver_err.read_text(errors="replace").strip()
+        problems.append(f"receiver: {received!r}, want {expected!r}")
+    if problems:
+        raise BenchError("; ".join(problems))
+
+
+def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
+    """Relay one body through ``server`` and measure it."""
+    result = Measurement(
+        kind=transfer.kind,
+        server=server.name,
+        round=transfer.round,
+        bytes=transfer.nbytes,
+        spectators=transfer.spectators,
+    )
+    server.check_alive()
+    pipe = f"bench-{transfer.kind}-{uuid.uuid4().hex[:12]}"
+    url = server.url(pipe)
+    spectators = start_spectators(bench, server, pipe, transfer.spectators)
+    clients: list[subprocess.Popen[bytes]] = []
+    try:
+        result.rss_before = result.rss_peak = read_rss_bytes(server.pid)
+        cpu_before = read_cpu_seconds(server.pid)
+        started = time.monotonic()
+        receiver, receiver_err, digest = curl_receiver(bench, transfer, url)
+        sender, sender_reply, sender_err = curl_sender(bench, transfer, url)
+        clients = receiver + sender
+        clock = ExitClock(clients)
+        deadline = started + 30.0 + transfer.nbytes / 10e6
+        while clock.running():
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"transfer still running after {deadline - started:.0f} s"
+                )
+            result.rss_peak = max(result.rss_peak, read_rss_bytes(server.pid))
+            time.sleep(RSS_SAMPLE_S)
+        result.wall_s = clock.last_exit() - started
+        result.cpu_s = read_cpu_seconds(server.pid) - cpu_before
+        result.rss_peak = max(result.rss_peak, read_rss_bytes(server.pid))
+        server.rss_peak = max(server.rss_peak, result.rss_peak)
+        check_clients(clients, sender_reply, sender_err, receiver_err, transfer)
+        if digest is not None:
+            result.sha256_ok = digest.read_text().split()[0] == bench.payload.sha256
+            if not result.sha256_ok:
+                raise BenchError("received bytes differ from the payload (sha256)")
+    finally:
+        for proc in clients:
+            bench.processes.stop(proc)
+        if spectators:
+            result.spectators_done = finish_spectators(bench, spectators)
+    result.mb_per_s = transfer.nbytes / 1e6 / result.wall_s
+    result.cpu_s_per_gb = result.cpu_s / (transfer.nbytes / 1e9)
+    result.rss_growth = result.rss_peak - result.rss_before
+    return result
+
+
+def measure(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
+    """Run ``relay``, then record and print the outcome (a failure is recorded)."""
+    try:
+        result = relay(bench, server, transfer)
+    except BenchError as e:
+        result = Measurement(
+            kind=transfer.kind,
+            server=server.name,
+            round=transfer.round,
+            bytes=transfer.nbytes,
+            spectators=transfer.spectators,
+            ok=False,
+            error=str(e),
+        )
+    bench.measurements.append(result)
+    print(progress_line(result), flush=True)
+    return result
+
+
+def progress_line(m: Measurement) -> str:
+    label = f"  r{m.round} {m.kind:<15} {m.server:<13}"
+    if m.kind == "spectators":
+        label += f" n={m.spectators:<3}"
+    if not m.ok:
+        return f"{label} FAILED: {m.error}"
+    text = (
+        f"{label} {m.mb_per_s:8.1f} MB/s {m.cpu_s_per_gb:6.3f} CPU-s/GB"
+        f"  rss +{m.rss_growth / 1e6:.1f} MB"
+    )
+    if m.sha256_ok:
+        text += "  sha256 ok"
+    if m.spectators_done is not None:
+        text += f"  {m.spectators_done}/{m.spectators} spectators saw done"
+    return text
+
+
+# --------------------------------------------------------------------------
+# the plan
+
+
+def run_rounds(
+    bench: Bench,
+    servers: dict[str, Server],
+    kinds: Sequence[str],
+    rounds: int,
+    spectator_count: int,
+) -> None:
+    """A warm-up round (sha256 checked), then ``rounds`` interleaved rounds."""
+    size = bench.payload.size
+    print("warm-up (not counted):", flush=True)
+    for body in ("chunked", "sized"):
+        for server in servers.values():
+            measure(
+                bench, server, Transfer("warmup-" + body, body, size, 0, verify=True)
+            )
+    for round_no in range(1, rounds + 1):
+        print(f"round {round_no}/{rounds}:", flush=True)
+        for body in ("chunked", "sized"):
+            if body in kinds:
+                for server in servers.values():
+                    measure(bench, server, Transfer(body, body, size, round_no))
+        if "rss" in kinds:
+            for name in servers:
+                measure_rss(bench, name, min(RSS_BYTES, size), round_no)
+        if "spectators" in kinds and "hoodypipe" in servers:
+            for count in (0, spectator_count):
+                watched = Transfer("spectators", "chunked", size, round_no, count)
+                measure(bench, servers["hoodypipe"], watched)
+
+
+def measure_rss(bench: Bench, name: str, nbytes: int, round_no: int) -> None:
+    """Slow-receiver memory test on a fresh server, so that memory the
+    long-lived server kept from earlier 2 GiB transfers cannot hide growth.
+    One small transfer first takes first-request costs out of the baseline.
+    """
+    server = start_server(bench, name)
+    try:
+        relay(bench, server, Transfer("rss-warmup", "chunked", 10**6, round_no))
+        slow = Transfer("rss", "chunked", nbytes, round_no, limit_rate=RSS_LIMIT_RATE)
+        measure(bench, server, slow)
+    except BenchError as e:
+        print(f"  r{round_no} {'rss':<15} {name:<13} FAILED: {e}", flush=True)
+    finally:
+        bench.processes.stop(server.proc, grace_s=10.0)
+
+
+# --------------------------------------------------------------------------
+# profile
+
+
+def find_py_spy() -> Path:
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if not found:
+        raise BenchError(f"py-spy not found: {sys.executable} -m pip install py-spy")
+    return Path(found)
+
+
+def profile(bench: Bench, server: Server, rate: int, native: bool) -> dict[str, Any]:
+    """One chunked and one sized transfer under ``py-spy record``; top functions."""
+    py_spy = find_py_spy()
+    return {
+        body: record_profile(bench, server, py_spy, body, rate, native)
+        for body in ("chunked", "sized")
+    }
+
+
+def record_profile(
+    bench: Bench, server: Server, py_spy: Path, body: str, rate: int, native: bool
+) -> dict[str, Any]:
+    """Attach py-spy, relay one body, stop py-spy with SIGINT, count the stacks."""
+    raw = bench.scratch(f"py-spy-{body}.txt")
+    log = bench.scratch(f"py-spy-{body}.log")
+    argv = [str(py_spy), "record", "--pid", str(server.pid), "--format", "raw"]
+    argv += ["--rate", str(rate), "--output", str(raw)]
+    if native:
+        argv.append("--native")
+    with log.open("wb") as log_file:
+        spy = bench.processes.start(
+            argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for_text(log, "Sampling process", spy)
+        transfer = Transfer("profile-" + body, body, bench.payload.size, 0)
+        result = measure(bench, server, transfer)
+        spy.send_signal(signal.SIGINT)
+        with suppress(subprocess.TimeoutExpired):
+            spy.wait(60)
+    finally:
+        bench.processes.stop(spy)
+    if not raw.exists():
+        raise BenchError(f"py-spy wrote nothing: {tail(log)}")
+    own, total, samples = summarise_stacks(raw.read_text())
+    return {
+        "samples": samples,
+        "rate": rate,
+        "native": native,
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "own": own.most_common(30),
+        "total": total.most_common(60),
+    }
+
+
+def wait_for_text(path: Path, text: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15.0
+    while text not in path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"py-spy did not start: {tail(path)}")
+        time.sleep(0.05)
+
+
+def frame_function(frame: str) -> str:
+    """``doRead (twisted/internet/tcp.py:248)`` -> ``doRead (twisted/...tcp.py)``."""
+    return re.sub(r":\d+\)$", ")", frame)
+
+
+def summarise_stacks(raw: str) -> tuple[Counter[str], Counter[str], int]:
+    """Own (leaf) and total (anywhere on the stack) samples per function."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [frame_function(f) for f in stack.split(";")]
+        samples += count
+        own[frames[-1]] += count
+        for function in set(frames):
+            total[function] += count
+    return own, total, samples
+
+
+def print_profile(report: dict[str, Any]) -> None:
+    """Top functions by own samples, and by inclusive samples below the loop."""
+    for body, data in report.items():
+        samples = data["samples"] or 1
+        print(
+            f"\nprofile, hoodypipe {body}: py-spy {data['rate']} Hz"
+            f"{' --native' if data['native'] else ''}, {data['samples']} samples "
+            f"(idle excluded), transfer {data['wall_s']:.2f} s wall, "
+            f"{data['cpu_s']:.2f} s server CPU"
+        )
+        print("  own time (leaf frame; a Python leaf includes the C call it makes):")
+        for function, count in data["own"][:15]:
+            print(f"    {count / samples:6.1%}  {function}")
+        print("  total time (on the stack; reactor loop frames above 98% left out):")
+        below_loop = [(f, c) for f, c in data["total"] if c < 0.98 * samples]
+        for function, count in below_loop[:15]:
+            print(f"    {count / samples:6.1%}  {function}")
+
+
+# --------------------------------------------------------------------------
+# summary
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    median = format(statistics.median(values), fmt)
+    if len(values) == 1:
+        return median
+    return f"{median} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def _verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def select(
+    ms: Sequence[Measurement], kind: str, server: str, spectators: int | None = None
+) -> list[Measurement]:
+    return [
+        m
+        for m in ms
+        if m.ok
+        and m.kind == kind
+        and m.server == server
+        and (spectators is None or m.spectators == spectators)
+    ]
+
+
+def median_of(ms: Sequence[Measurement], attribute: str) -> float | None:
+    values = [float(getattr(m, attribute)) for m in ms]
+    return statistics.median(values) if values else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def summarise(
+    ms: Sequence[Measurement], servers: Sequence[str], spectator_count: int
+) -> dict[str, Any]:
+    """Medians per kind and server, and the hoodypipe/piping-server ratios."""
+    summary: dict[str, Any] = {}
+    for kind in ("chunked", "sized", "rss"):
+        per_server = {}
+        for server in servers:
+            chosen = select(ms, kind, server)
+            per_server[server] = {
+                "runs": len(chosen),
+                "failed": sum(
+                    1 for m in ms if not m.ok and m.kind == kind and m.server == server
+                ),
+                "mb_per_s": median_of(chosen, "mb_per_s"),
+                "cpu_s_per_gb": median_of(chosen, "cpu_s_per_gb"),
+                "rss_growth_mb": (median_of(chosen, "rss_growth") or 0) / 1e6
+                if chosen
+                else None,
+                "rss_growth_max_mb": max(m.rss_growth for m in chosen) / 1e6
+                if chosen
+                else None,
+            }
+        hp, ps = per_server.get("hoodypipe", {}), per_server.get("piping-server", {})
+        per_server["ratio"] = {
+            "mb_per_s": ratio(hp.get("mb_per_s"), ps.get("mb_per_s")),
+            "cpu_s_per_gb": ratio(hp.get("cpu_s_per_gb"), ps.get("cpu_s_per_gb")),
+        }
+        summary[kind] = per_server
+    alone = select(ms, "spectators", "hoodypipe", 0)
+    watched = select(ms, "spectators", "hoodypipe", spectator_count)
+    paired = {m.round: m.mb_per_s for m in alone}
+    summary["spectators"] = {
+        "count": spectator_count,
+        "mb_per_s_without": median_of(alone, "mb_per_s"),
+        "mb_per_s_with": median_of(watched, "mb_per_s"),
+        "cpu_s_per_gb_without": median_of(alone, "cpu_s_per_gb"),
+        "cpu_s_per_gb_with": median_of(watched, "cpu_s_per_gb"),
+        "ratio": ratio(median_of(watched, "mb_per_s"), median_of(alone, "mb_per_s")),
+        "ratio_per_round": [
+            m.mb_per_s / paired[m.round] for m in watched if m.round in paired
+        ],
+        "spectators_saw_done": [m.spectators_done for m in watched],
+    }
+    return summary
+
+
+def print_table(
+    ms: Sequence[Measurement],
+    summary: dict[str, Any],
+    kinds: Sequence[str],
+    servers: Sequence[str],
+) -> None:
+    print_throughput(ms, summary, kinds, servers)
+    if "rss" in kinds:
+        print_rss(ms, summary, servers)
+    if "spectators" in kinds and "hoodypipe" in servers:
+        print_spectators(summary["spectators"])
+
+
+def print_throughput(
+    ms: Sequence[Measurement],
+    summary: dict[str, Any],
+    kinds: Sequence[str],
+    servers: Sequence[str],
+) -> None:
+    both = "hoodypipe" in servers and "piping-server" in servers
+    print(f"\n{'':<24}{'MB/s median (min-max)':<28}CPU-s/GB median (min-max)")
+    for kind in ("chunked", "sized"):
+        if kind not in kinds:
+            continue
+        for server in servers:
+            chosen = select(ms, kind, server)
+            failed = summary[kind][server]["failed"]
+            note = f"   {failed} FAILED" if failed else ""
+            print(
+                f"{kind:<8}{server:<16}"
+                f"{_spread([m.mb_per_s for m in chosen], '.0f'):<28}"
+                f"{_spread([m.cpu_s_per_gb for m in chosen], '.3f')}{note}"
+            )
+        r = summary[kind]["ratio"]
+        if both and r["cpu_s_per_gb"] is not None and r["mb_per_s"] is not None:
+            cpu_ok = r["cpu_s_per_gb"] <= TARGET_CPU_RATIO
+            print(
+                f"{kind:<8}{'hoodypipe/piping':<16}{r['mb_per_s']:<28.2f}"
+                f"{r['cpu_s_per_gb']:.2f}  target <= {TARGET_CPU_RATIO}: "
+                f"{_verdict(cpu_ok)}"
+            )
+
+
+def print_rss(
+    ms: Sequence[Measurement], summary: dict[str, Any], servers: Sequence[str]
+) -> None:
+    sizes = sorted({m.bytes for m in ms if m.kind == "rss"})
+    amount = f"{sizes[0] / 1e6:.0f} MB" if sizes else "?"
+    print(
+        f"\nRSS growth on a fresh server, {amount} chunked to a --limit-rate "
+        f"{RSS_LIMIT_RATE} receiver (peak - before, MB = 10^6 bytes)"
+    )
+    for server in servers:
+        row = summary["rss"][server]
+        if row["rss_growth_mb"] is None:
+            print(f"  {server:<16}no successful run")
+            continue
+        target = ""
+        if server == "hoodypipe":
+            ok = row["rss_growth_max_mb"] < TARGET_RSS_MB
+            target = f"   target < {TARGET_RSS_MB:.0f} MB: {_verdict(ok)}"
+        print(
+            f"  {server:<16}median {row['rss_growth_mb']:6.1f}  "
+            f"max {row['rss_growth_max_mb']:6.1f}{target}"
+        )
+    memory = summary.get("long_lived_rss", {})
+    if memory:
+        print("long-lived servers' RSS over the run (MB): start / peak / end")
+    for server, rss in memory.items():
+        print(
+            f"  {server:<16}{rss['start'] / 1e6:6.1f} / {rss['peak'] / 1e6:6.1f} "
+            f"/ {rss['end'] / 1e6:6.1f}"
+        )
+
+
+def print_spectators(spect: dict[str, Any]) -> None:
+    print(f"\nspectators (hoodypipe, chunked): 0 vs {spect['count']} ?progress")
+    if spect["ratio"] is None:
+        print("  no successful pair")
+        return
+    print(
+        f"  without: {spect['mb_per_s_without']:.0f} MB/s "
+        f"{spect['cpu_s_per_gb_without']:.3f} CPU-s/GB; "
+        f"with: {spect['mb_per_s_with']:.0f} MB/s "
+        f"{spect['cpu_s_per_gb_with']:.3f} CPU-s/GB"
+    )
+    rounds = " ".join(f"{x:.3f}" for x in spect["ratio_per_round"])
+    done = ", ".join(f"{d}/{spect['count']}" for d in spect["spectators_saw_done"])
+    print(
+        f"  throughput ratio with/without: {spect['ratio']:.3f} "
+        f"(per round {rounds})   target >= {TARGET_SPECTATOR_RATIO}: "
+        f"{_verdict(spect['ratio'] >= TARGET_SPECTATOR_RATIO)}"
+    )
+    print(f"  spectators that saw `done`: {done}")
+
+
+# --------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark hoodypipe against piping-server (see bench/README.md)."
+    )
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=parse_size("2GiB"),
+        help="body size, e.g. 2GiB (default), 512MiB, 300MB",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument(
+        "--only",
+        type=parse_choices(ALL_KINDS),
+        default=list(ALL_KINDS),
+        help="comma-separated: " + ",".join(ALL_KINDS),
+    )
+    parser.add_argument(
+        "--servers",
+        type=parse_choices(ALL_SERVERS),
+        default=list(ALL_SERVERS),
+        help="comma-separated: " + ",".join(ALL_SERVERS),
+    )
+    parser.add_argument(
+        "--spectators",
+        type=int,
+        default=50,
+        help="spectators in the spectator test (default 50)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one chunked and one sized hoodypipe transfer with py-spy",
+    )
+    parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=250,
+        help="py-spy samples per second (default 250)",
+    )
+    parser.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="py-spy --native: show the C functions under the Python frames",
+    )
+    parser.add_argument(
+        "--twistd",
+        type=Path,
+        default=Path(sys.executable).parent / "twistd",
+        help="twistd to run hoodypipe with (default: next to python)",
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.spectators < 1:
+        parser.error("--rounds and --spectators must be at least 1")
+    return args
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
+    git = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "hoodypipe_commit": git.stdout.strip() or "no commit",
+        "piping_server": PIPING_VERSION,
+        "node": command_version(["node", "--version"]),
+        "curl": " ".join(command_version(["curl", "--version"]).split()[:2]),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+    }
+
+
+def print_header(
+    args: argparse.Namespace, started: datetime.datetime, env: dict[str, Any]
+) -> None:
+    print("hoodypipe benchmark, " + started.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    print("command: " + shlex.join([sys.executable, *sys.argv]))
+    print(
+        f"size {args.size} bytes ({args.size / 2**30:.2f} GiB) of random data from a "
+        f"temp file; rounds {args.rounds}; only {','.join(args.only)}; "
+        f"servers {','.join(args.servers)}"
+    )
+    print(
+        "clients: chunked = cat FILE | curl -sS -T - URL, "
+        "sized = curl -sS -T FILE URL, receiver = curl -sS URL -o /dev/null"
+    )
+    print(
+        f"hoodypipe at {env['hoodypipe_commit']}; piping-server {env['piping_server']} "
+        f"(node {env['node']}); {env['curl']}; python {env['python']}; "
+        f"{env['cpus']} CPUs"
+    )
+    if env["malloc_env"]:
+        print(f"NOTE: inherited malloc environment: {env['malloc_env']}")
+    print(flush=True)
+
+
+def write_json(
+    started: datetime.datetime,
+    args: argparse.Namespace,
+    env: dict[str, Any],
+    bench: Bench,
+    summary: dict[str, Any],
+    profile_report: dict[str, Any] | None,
+) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"results-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    document = {
+        "date": started.isoformat(),
+        "command": [sys.executable, *sys.argv],
+        "options": {
+            "size": args.size,
+            "rounds": args.rounds,
+            "only": args.only,
+            "servers": args.servers,
+            "spectators": args.spectators,
+            "profile": args.profile,
+        },
+        "environment": env,
+        "summary": summary,
+        "measurements": [asdict(m) for m in bench.measurements],
+        "profile": profile_report,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+@contextmanager
+def cleanup_on_exit() -> Iterator[Processes]:
+    """Processes that are all stopped on the way out, also on Ctrl-C / SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    processes = Processes()
+    try:
+        yield processes
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        processes.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.UTC)
+    env = environment(args)
+    print_header(args, started, env)
+    if "piping-server" in args.servers:
+        ensure_piping_server()
+    profile_report: dict[str, Any] | None = None
+    memory: dict[str, dict[str, int]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="hoodypipe-bench-") as tmp,
+        cleanup_on_exit() as processes,
+    ):
+        workdir = Path(tmp)
+        made = time.monotonic()
+        payload = make_payload(workdir, args.size)
+        print(
+            f"payload: {payload.size} random bytes in {time.monotonic() - made:.1f} s,"
+            f" sha256 {payload.sha256[:16]}...",
+            flush=True,
+        )
+        bench = Bench(processes, workdir, payload, args.twistd)
+        servers = {name: start_server(bench, name) for name in args.servers}
+        run_rounds(bench, servers, args.only, args.rounds, args.spectators)
+        if args.profile and "hoodypipe" in servers:
+            profile_report = profile(
+                bench, servers["hoodypipe"], args.profile_rate, args.profile_native
+            )
+        for server in servers.values():
+            memory[server.name] = {
+                "start": server.rss_start,
+                "peak": server.rss_peak,
+                "end": read_rss_bytes(server.pid),
+            }
+            if server.proc.poll() is not None:
+                print(
+                    f"NOTE: {server.name} exited early; log tail:\n{tail(server.log)}"
+                )
+    summary = summarise(bench.measurements, args.servers, args.spectators)
+    summary["long_lived_rss"] = memory
+    print_table(bench.measurements, summary, args.only, args.servers)
+    if profile_report:
+        print_profile(profile_report)
+    path = write_json(started, args, env, bench, summary, profile_report)
+    print(f"\nresults: {path.relative_to(REPO_ROOT)}")
+    failed = [m for m in bench.measurements if not m.ok]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("\ninterrupted; all started processes were stopped", file=sys.stderr)
+        sys.exit(130)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
