@@ -191,6 +191,13 @@ def read_rss_bytes(pid: int) -> int:
     return 0
 
 
+def binary_size(size: int) -> str:
+    """2147483648 -> ``2.00 GiB``; 268435456 -> ``256.0 MiB``."""
+    if size >= 2**30:
+        return f"{size / 2**30:.2f} GiB"
+    return f"{size / 2**20:.1f} MiB"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -933,7 +940,7 @@ def print_throughput(
     servers: Sequence[str],
 ) -> None:
     both = "hoodypipe" in servers and "piping-server" in servers
-    print(f"\n{'':<24}{'MB/s median (min-max)':<28}CPU-s/GB median (min-max)")
+    print(f"\n{'':<26}{'MB/s median (min-max)':<28}CPU-s/GB median (min-max)")
     for kind in ("chunked", "sized"):
         if kind not in kinds:
             continue
@@ -942,7 +949,7 @@ def print_throughput(
             failed = summary[kind][server]["failed"]
             note = f"   {failed} FAILED" if failed else ""
             print(
-                f"{kind:<8}{server:<16}"
+                f"{kind:<8}{server:<18}"
                 f"{_spread([m.mb_per_s for m in chosen], '.0f'):<28}"
                 f"{_spread([m.cpu_s_per_gb for m in chosen], '.3f')}{note}"
             )
@@ -950,7 +957,7 @@ def print_throughput(
         if both and r["cpu_s_per_gb"] is not None and r["mb_per_s"] is not None:
             cpu_ok = r["cpu_s_per_gb"] <= TARGET_CPU_RATIO
             print(
-                f"{kind:<8}{'hoodypipe/piping':<16}{r['mb_per_s']:<28.2f}"
+                f"{kind:<8}{'hoodypipe/piping':<18}{r['mb_per_s']:<28.2f}"
                 f"{r['cpu_s_per_gb']:.2f}  target <= {TARGET_CPU_RATIO}: "
                 f"{_verdict(cpu_ok)}"
             )
@@ -1070,14 +1077,20 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def environment(args: argparse.Namespace) -> dict[str, Any]:
-    git = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h %s"],
-        capture_output=True,
-        text=True,
+def git(*args: str) -> str:
+    run = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True
     )
+    return run.stdout.strip()
+
+
+def environment() -> dict[str, Any]:
+    """Versions and settings that the numbers depend on."""
+    commit = git("log", "-1", "--format=%h", "--", "hoodypipe", "twisted") or "none"
+    if git("status", "--porcelain", "--", "hoodypipe", "twisted"):
+        commit += " plus uncommitted changes"
     return {
-        "hoodypipe_commit": git.stdout.strip() or "no commit",
+        "hoodypipe_commit": commit,
         "piping_server": PIPING_VERSION,
         "node": command_version(["node", "--version"]),
         "curl": " ".join(command_version(["curl", "--version"]).split()[:2]),
@@ -1093,7 +1106,7 @@ def print_header(
     print("hoodypipe benchmark, " + started.strftime("%Y-%m-%d %H:%M:%S %Z"))
     print("command: " + shlex.join([sys.executable, *sys.argv]))
     print(
-        f"size {args.size} bytes ({args.size / 2**30:.2f} GiB) of random data from a "
+        f"size {args.size} bytes ({binary_size(args.size)}) of random data from a "
         f"temp file; rounds {args.rounds}; only {','.join(args.only)}; "
         f"servers {','.join(args.servers)}"
     )
@@ -1157,7 +1170,7 @@ def cleanup_on_exit() -> Iterator[Processes]:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.UTC)
-    env = environment(args)
+    env = environment()
     print_header(args, started, env)
     if "piping-server" in args.servers:
         ensure_piping_server()
