@@ -518,11 +518,13 @@ class Watcher:
             response.deliverBody(Protocol())
             kind = "dropped" if code == 429 or code >= 500 else "fatal"
             return _Attempt(kind, f"HTTP {code} {response.phrase.decode('latin-1')}")
-        content_types = response.headers.getRawHeaders("content-type") or [b""]
-        media = content_types[0].split(b";")[0].strip().lower()
-        if media != b"text/event-stream":
+        content_types: list[str] = response.headers.getRawHeaders(
+            "content-type"
+        ) or [""]
+        media = content_types[0].split(";")[0].strip().lower()
+        if media != "text/event-stream":
             response.deliverBody(Protocol())
-            shown = content_types[0].decode("latin-1") or "none"
+            shown = content_types[0] or "none"
             return _Attempt("fatal", f"not an event stream (Content-Type: {shown})")
         parser = SSEParser(self.last_event_id)
         reader = _FeedReader(self._clock, parser, self._handle, self._idle_timeout)

@@ -16,7 +16,8 @@ from typing import Protocol as TypingProtocol
 from urllib.parse import urlsplit
 
 import attrs
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.error import ConnectingCancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
@@ -81,6 +82,18 @@ def describe_error(error: BaseException) -> str:
     name = type(error).__name__
     message = str(error).strip()
     return f"{name}: {message}" if message and message != name else name
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """Whether a request failed because we cancelled it (timeout, shutdown)."""
+    if isinstance(error, (CancelledError, ConnectingCancelledError)):
+        return True
+    if isinstance(error, (ResponseNeverReceived, ResponseFailed)):
+        return any(
+            isinstance(reason, Failure) and isinstance(reason.value, CancelledError)
+            for reason in error.reasons
+        )
+    return False
 
 
 class _Drain(Protocol):
@@ -177,15 +190,16 @@ class Sender:
     async def try_once(self, delivery: Delivery) -> Outcome:
         """One POST, cut by the timeout wherever it is; never fails."""
         seen: list[Outcome] = []
-        attempt = Deferred.fromCoroutine(self._post(delivery, seen))
-        attempt.addTimeout(self._timeout, self._reactor)
-        try:
-            return await attempt
-        except TimeoutError:
+
+        def timed_out(result: object, timeout: float) -> Outcome:
             if seen and seen[0].ok:
                 # The answer was in; only the rest of its body was slow.
                 return seen[0]
             return Outcome(timed_out=True)
+
+        attempt = Deferred.fromCoroutine(self._post(delivery, seen))
+        attempt.addTimeout(self._timeout, self._reactor, timed_out)
+        return await attempt
 
     async def _post(self, delivery: Delivery, seen: list[Outcome]) -> Outcome:
         try:
@@ -200,9 +214,9 @@ class Sender:
                 allow_redirects=False,
                 unbuffered=True,
             )
-        except CancelledError:
-            raise
         except Exception as e:
+            if is_cancellation(e):
+                raise CancelledError() from e
             return Outcome(error=describe_error(e))
         retry_after = response.headers.getRawHeaders("retry-after")
         answer = Outcome(
