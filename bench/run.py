@@ -736,25 +736,28 @@ def find_py_spy() -> Path:
     return Path(found)
 
 
-def profile(bench: Bench, server: Server, rate: int, native: bool) -> dict[str, Any]:
+def profile(bench: Bench, server: Server, rate: int) -> dict[str, Any]:
     """One chunked and one sized transfer under ``py-spy record``; top functions."""
     py_spy = find_py_spy()
     return {
-        body: record_profile(bench, server, py_spy, body, rate, native)
+        body: record_profile(bench, server, py_spy, body, rate)
         for body in ("chunked", "sized")
     }
 
 
 def record_profile(
-    bench: Bench, server: Server, py_spy: Path, body: str, rate: int, native: bool
+    bench: Bench, server: Server, py_spy: Path, body: str, rate: int
 ) -> dict[str, Any]:
-    """Attach py-spy, relay one body, stop py-spy with SIGINT, count the stacks."""
+    """Attach py-spy, relay one body, stop py-spy with SIGINT, count the stacks.
+
+    ``--native`` puts the C functions under the Python frames, so time in
+    ``send``/``recv`` is told apart from Python work and ``epoll_wait`` (which
+    py-spy does not always count as idle) can be set aside.
+    """
     raw = bench.scratch(f"py-spy-{body}.txt")
     log = bench.scratch(f"py-spy-{body}.log")
     argv = [str(py_spy), "record", "--pid", str(server.pid), "--format", "raw"]
-    argv += ["--rate", str(rate), "--output", str(raw)]
-    if native:
-        argv.append("--native")
+    argv += ["--rate", str(rate), "--native", "--output", str(raw)]
     with log.open("wb") as log_file:
         spy = bench.processes.start(
             argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
@@ -770,15 +773,17 @@ def record_profile(
         bench.processes.stop(spy)
     if not raw.exists():
         raise BenchError(f"py-spy wrote nothing: {tail(log)}")
-    own, total, samples = summarise_stacks(raw.read_text())
+    stacks = summarise_stacks(raw.read_text())
+    errors = re.search(r"Errors: (\d+)", log.read_text(errors="replace"))
     return {
-        "samples": samples,
         "rate": rate,
-        "native": native,
+        "py_spy_errors": int(errors.group(1)) if errors else None,
         "wall_s": result.wall_s,
         "cpu_s": result.cpu_s,
-        "own": own.most_common(30),
-        "total": total.most_common(60),
+        "busy_samples": stacks.busy,
+        "waiting_samples": stacks.waiting,
+        "own": stacks.own.most_common(30),
+        "total": stacks.total.most_common(100),
     }
 
 
@@ -795,41 +800,57 @@ def frame_function(frame: str) -> str:
     return re.sub(r":\d+\)$", ")", frame)
 
 
-def summarise_stacks(raw: str) -> tuple[Counter[str], Counter[str], int]:
-    """Own (leaf) and total (anywhere on the stack) samples per function."""
-    own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    samples = 0
+@dataclass
+class StackSummary:
+    """Samples per function: as the leaf (own) and anywhere on the stack (total)."""
+
+    own: Counter[str] = field(default_factory=Counter)
+    total: Counter[str] = field(default_factory=Counter)
+    busy: int = 0
+    waiting: int = 0
+
+
+WAITING_LEAVES = frozenset({"epoll_wait (libc.so.6)"})
+
+
+def summarise_stacks(raw: str) -> StackSummary:
+    """Count py-spy raw stacks; those waiting in ``epoll_wait`` only by number."""
+    summary = StackSummary()
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = [frame_function(f) for f in stack.split(";")]
-        samples += count
-        own[frames[-1]] += count
+        if frames[-1] in WAITING_LEAVES:
+            summary.waiting += count
+            continue
+        summary.busy += count
+        summary.own[frames[-1]] += count
         for function in set(frames):
-            total[function] += count
-    return own, total, samples
+            summary.total[function] += count
+    return summary
 
 
 def print_profile(report: dict[str, Any]) -> None:
-    """Top functions by own samples, and by inclusive samples below the loop."""
+    """Top functions by own samples, and hoodypipe's functions inclusive."""
     for body, data in report.items():
-        samples = data["samples"] or 1
+        busy = data["busy_samples"] or 1
         print(
-            f"\nprofile, hoodypipe {body}: py-spy {data['rate']} Hz"
-            f"{' --native' if data['native'] else ''}, {data['samples']} samples "
-            f"(idle excluded), transfer {data['wall_s']:.2f} s wall, "
-            f"{data['cpu_s']:.2f} s server CPU"
+            f"\nprofile, hoodypipe {body}: py-spy --native {data['rate']} Hz; "
+            f"transfer {data['wall_s']:.2f} s wall, {data['cpu_s']:.2f} s server CPU; "
+            f"{data['busy_samples']} busy samples (+{data['waiting_samples']} "
+            f"in epoll_wait, left out; {data['py_spy_errors']} sampling errors)"
         )
-        print("  own time (leaf frame; a Python leaf includes the C call it makes):")
+        print("  own time (% of busy samples, leaf frame):")
         for function, count in data["own"][:15]:
-            print(f"    {count / samples:6.1%}  {function}")
-        print("  total time (on the stack; reactor loop frames above 98% left out):")
-        below_loop = [(f, c) for f, c in data["total"] if c < 0.98 * samples]
-        for function, count in below_loop[:15]:
-            print(f"    {count / samples:6.1%}  {function}")
+            print(f"    {count / busy:6.1%}  {function}")
+        print(
+            "  hoodypipe's own functions, inclusive (% of busy samples on the stack):"
+        )
+        ours = [(f, c) for f, c in data["total"] if "(hoodypipe/" in f]
+        for function, count in ours[:12]:
+            print(f"    {count / busy:6.1%}  {function}")
 
 
 # --------------------------------------------------------------------------
@@ -1061,11 +1082,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="py-spy samples per second (default 250)",
     )
     parser.add_argument(
-        "--profile-native",
-        action="store_true",
-        help="py-spy --native: show the C functions under the Python frames",
-    )
-    parser.add_argument(
         "--twistd",
         type=Path,
         default=Path(sys.executable).parent / "twistd",
@@ -1192,9 +1208,7 @@ def main(argv: Sequence[str]) -> int:
         servers = {name: start_server(bench, name) for name in args.servers}
         run_rounds(bench, servers, args.only, args.rounds, args.spectators)
         if args.profile and "hoodypipe" in servers:
-            profile_report = profile(
-                bench, servers["hoodypipe"], args.profile_rate, args.profile_native
-            )
+            profile_report = profile(bench, servers["hoodypipe"], args.profile_rate)
         for server in servers.values():
             memory[server.name] = {
                 "start": server.rss_start,
