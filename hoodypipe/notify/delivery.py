@@ -158,7 +158,7 @@ class Sender:
             if outcome.ok:
                 self.log.info(
                     "{kind} for pipe {pipe!r} (transfer {transfer_id}) delivered to "
-                    "{where}: HTTP {status} after {attempt} tries",
+                    "{where}: HTTP {status} on try {attempt}",
                     kind=delivery.kind, pipe=delivery.pipe,
                     transfer_id=delivery.transfer_id, where=where,
                     status=outcome.status, attempt=attempt,
