@@ -23,6 +23,7 @@ class Settings:
     idle_timeout: float = 300.0
     keepalive_interval: float = 30.0
     read_size: int = 512 * 1024
+    connection_timeout: float = 60.0
     # spectators (CONTRACT "Spectators")
     max_spectators: int = 50
     max_watched: int = 500

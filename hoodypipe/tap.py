@@ -37,6 +37,8 @@ _NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
     ("idle-timeout", _positive_float, "Seconds without a byte moving before a transfer fails."),
     ("keepalive-interval", _positive_float, "Seconds between keep-alive lines to a waiting sender."),
     ("read-size", _positive_int, "Bytes read from a sender's socket per read."),
+    ("connection-timeout", _positive_float,
+     "Seconds an idle connection (no request, or headers not finished) is kept."),
     ("max-spectators", _positive_int, "Most ?progress watchers per path (429 beyond)."),
     ("max-watched", _positive_int, "Most watched paths in all (429 beyond)."),
     ("spectator-ttl", _positive_float, "Seconds a spectator connection lives."),
