@@ -13,7 +13,8 @@ therefore a few small blocks, however long or fast the transfer.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
@@ -34,7 +35,7 @@ class SpectatorRequest(Protocol):
     def method(self) -> bytes: ...
 
     @property
-    def args(self) -> Any: ...
+    def uri(self) -> bytes: ...
 
     @property
     def requestHeaders(self) -> Headers: ...
@@ -73,7 +74,7 @@ class SpectatorFeed:
         ttl: float,
         stall_timeout: float,
         max_queue: int,
-        latest_progress: Callable[[], Optional[Block]],
+        latest_progress: Callable[[], Block | None],
         on_gone: Callable[[SpectatorFeed], None],
     ) -> None:
         self._clock = clock
@@ -93,15 +94,15 @@ class SpectatorFeed:
         self._lost = False
         self._last_id = -1
         self._last_write = clock.seconds()
-        self._heartbeat: Optional[IDelayedCall] = None
-        self._ttl_call: Optional[IDelayedCall] = None
-        self._stall_call: Optional[IDelayedCall] = None
+        self._heartbeat: IDelayedCall | None = None
+        self._ttl_call: IDelayedCall | None = None
+        self._stall_call: IDelayedCall | None = None
         self.finished: Deferred[None] = Deferred(self._cancelled)
 
     # -- lifecycle -------------------------------------------------------
 
     def start(self, blocks: list[Block], final: bool = False) -> Deferred[None]:
-        """Send the headers and the first blocks; ``final`` ends the stream after them."""
+        """Send headers and the first blocks; ``final`` ends the stream after them."""
         request = self._request
         request.setResponseCode(200)
         for header, value in sse.HEADERS:
@@ -209,7 +210,7 @@ class SpectatorFeed:
 
     def _flush(self) -> None:
         while not self._paused and not self._gone:
-            progress: Optional[Block] = None
+            progress: Block | None = None
             if self._progress_pending:
                 progress = self._latest_progress()
                 if progress is None or progress[0] <= self._last_id:
@@ -240,12 +241,17 @@ class SpectatorFeed:
         self._heartbeat = self._clock.callLater(delay, self._beat)
 
     def _beat(self) -> None:
+        interval = self._heartbeat_interval
         quiet = self._clock.seconds() - self._last_write
-        if quiet >= self._heartbeat_interval and not self._paused:
+        if self._paused:
+            # Nothing can be written now; the stall timer decides its fate.
+            self._schedule_heartbeat(interval)
+        elif quiet >= interval:
             self._last_write = self._clock.seconds()
             self._request.write(sse.HEARTBEAT)
-            quiet = 0.0
-        self._schedule_heartbeat(max(0.0, self._heartbeat_interval - quiet))
+            self._schedule_heartbeat(interval)
+        else:
+            self._schedule_heartbeat(interval - quiet)
 
     def _ttl_expired(self) -> None:
         self._ttl_call = None

@@ -11,7 +11,6 @@ and needs no timer.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Optional
 
 from hoodypipe.wire import JSONObject
 
@@ -31,7 +30,7 @@ class LastTransfers:
         self._entries[name] = (now, body)
         self._evict(now)
 
-    def get(self, name: str, now: float) -> Optional[JSONObject]:
+    def get(self, name: str, now: float) -> JSONObject | None:
         self._evict(now)
         entry = self._entries.get(name)
         return None if entry is None else entry[1]

@@ -13,7 +13,8 @@ as the path's ``lastTransfer``.
 from __future__ import annotations
 
 import json
-from typing import Optional, Protocol, Union
+from typing import Protocol, Union
+from urllib.parse import unquote_plus
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -59,7 +60,7 @@ class _Linger:
     status: PipeStatus
     state: Block
     done: Block
-    expiry: Optional[IDelayedCall] = None
+    expiry: IDelayedCall | None = None
 
 
 @attrs.define(eq=False)
@@ -69,9 +70,9 @@ class WatchGroup:
     name: str
     feeds: set[SpectatorFeed] = attrs.field(factory=set)
     meter: RateMeter = attrs.field(factory=RateMeter)
-    ticker: Optional[LoopingCall] = None
-    last_state: Optional[wire.JSONObject] = None
-    last_progress: Optional[Block] = None
+    ticker: LoopingCall | None = None
+    last_state: wire.JSONObject | None = None
+    last_progress: Block | None = None
     streamed: bool = False
 
 
@@ -87,6 +88,12 @@ def _finished_status(result: TransferResult) -> PipeStatus:
         reason=result.reason,
         transfer_id=result.transfer_id,
     )
+
+
+def _query_keys(uri: bytes) -> set[str]:
+    """The query's parameter names, bare ones (``?status``) included."""
+    query = uri.partition(b"?")[2].decode("latin-1")
+    return {unquote_plus(part.partition("=")[0]) for part in query.split("&")}
 
 
 def _average(result: TransferResult) -> float:
@@ -106,7 +113,7 @@ class SpectatorHub:
         registry: Registry,
         settings: Settings,
         *,
-        stall_timeout: Optional[float] = None,
+        stall_timeout: float | None = None,
         max_queue: int = 32,
     ) -> None:
         self._clock = reactor
@@ -120,7 +127,9 @@ class SpectatorHub:
         self._max_queue = max_queue
         self._groups: dict[str, WatchGroup] = {}
         self._lingers: dict[str, _Linger] = {}
-        self._last = LastTransfers(settings.last_transfer_ttl, settings.last_transfer_max)
+        self._last = LastTransfers(
+            settings.last_transfer_ttl, settings.last_transfer_max
+        )
         # Event ids start at the clock in microseconds, so ids stay comparable
         # (Last-Event-ID) across a restart of the server.
         self._next_id = int(reactor.seconds() * 1_000_000)
@@ -159,7 +168,7 @@ class SpectatorHub:
         name = result.name
         status = _finished_status(result)
         group = self._groups.get(name)
-        progress: Optional[Block] = None
+        progress: Block | None = None
         if group is not None:
             self._stop_ticker(group)
             if group.streamed or result.bytes > 0:
@@ -203,7 +212,7 @@ class SpectatorHub:
         Returns a complete small body, or (for an event stream) a Deferred
         that fires once the response is over.
         """
-        if b"status" in request.args:
+        if "status" in _query_keys(request.uri):
             return self._serve_snapshot(request, name)
         accept = request.requestHeaders.getRawHeaders(b"accept")
         kind = negotiation.negotiate(
@@ -296,9 +305,8 @@ class SpectatorHub:
             for header, value in sse.HEADERS:
                 request.setHeader(header, value)
             return b""
-        last_seen = sse.parse_last_event_id(
-            (request.requestHeaders.getRawHeaders(b"last-event-id") or [None])[-1]
-        )
+        sent = request.requestHeaders.getRawHeaders(b"last-event-id")
+        last_seen = sse.parse_last_event_id(sent[-1] if sent else None)
         linger = self._lingers.get(name)
         if linger is not None:
             if last_seen is not None and last_seen >= linger.done[0]:
@@ -342,11 +350,11 @@ class SpectatorHub:
     # -- internals -------------------------------------------------------
 
     def _feed(
-        self, request: SpectatorRequest, name: str, group: Optional[WatchGroup] = None
+        self, request: SpectatorRequest, name: str, group: WatchGroup | None = None
     ) -> SpectatorFeed:
         settings = self._settings
 
-        def latest() -> Optional[Block]:
+        def latest() -> Block | None:
             return None if group is None else group.last_progress
 
         return SpectatorFeed(
@@ -375,7 +383,7 @@ class SpectatorHub:
         return self._next_id
 
     def _block(
-        self, kind: str, body: wire.JSONObject, retry_ms: Optional[int] = None
+        self, kind: str, body: wire.JSONObject, retry_ms: int | None = None
     ) -> Block:
         event_id = self._allocate_id()
         return (event_id, kind, sse.encode(event_id, kind, body, retry_ms))
@@ -406,7 +414,8 @@ class SpectatorHub:
             return
         group.streamed = True
         group.meter.reset()
-        group.meter.sample(self._clock.seconds(), self._registry.status(group.name).bytes)
+        moved = self._registry.status(group.name).bytes
+        group.meter.sample(self._clock.seconds(), moved)
         ticker = LoopingCall(self._tick, group)
         ticker.clock = self._clock
         group.ticker = ticker
@@ -423,7 +432,8 @@ class SpectatorHub:
             return
         now = self._clock.seconds()
         group.meter.sample(now, status.bytes)
-        block = self._block("progress", wire.progress_event(status, now, group.meter.rate()))
+        body = wire.progress_event(status, now, group.meter.rate())
+        block = self._block("progress", body)
         group.last_progress = block
         for feed in list(group.feeds):
             feed.progress(block)

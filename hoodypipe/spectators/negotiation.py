@@ -9,7 +9,7 @@ the event stream, so ``curl -N URL?progress`` just works.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 Representation = Literal["html", "json", "sse"]
 
@@ -37,7 +37,7 @@ def _quality(params: list[str]) -> float:
     return 1.0
 
 
-def negotiate(accept: Optional[str]) -> Representation:
+def negotiate(accept: str | None) -> Representation:
     """
     Pick html, json or sse for an Accept header value.
 

@@ -9,7 +9,6 @@ on one line, so a line-oriented reader (``curl -N | grep``) sees whole events.
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 from hoodypipe.wire import JSONObject
 
@@ -32,7 +31,7 @@ HEARTBEAT = b": keepalive\n\n"
 
 
 def encode(
-    event_id: int, event: str, data: JSONObject, retry_ms: Optional[int] = None
+    event_id: int, event: str, data: JSONObject, retry_ms: int | None = None
 ) -> bytes:
     """One event block; ``retry_ms`` adds the reconnection-delay hint."""
     if "\n" in event or "\r" in event:
@@ -42,7 +41,7 @@ def encode(
     return f"{head}id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode()
 
 
-def parse_last_event_id(value: Optional[bytes]) -> Optional[int]:
+def parse_last_event_id(value: bytes | None) -> int | None:
     """The numeric ``Last-Event-ID`` a reconnecting client sent, if any."""
     if value is None:
         return None
