@@ -15,6 +15,7 @@ This leans on documented-in-source but private parts of ``HTTPChannel``
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Callable
 from typing import Any, Optional
 from urllib.parse import parse_qs
@@ -28,6 +29,29 @@ from hoodypipe.chunked import ChunkedScanner, MalformedChunkedBody
 SEND_METHODS = (b"POST", b"PUT")
 HOLD_LIMIT = 256 * 1024
 LINGER_SECONDS = 5.0
+PROBE_SECONDS = 1.0
+_TCP_CLOSED_STATES = (7, 8)  # TCP_CLOSE, TCP_CLOSE_WAIT (linux/tcp_states.h)
+
+
+def peer_has_closed(transport: object) -> bool:
+    """Whether a TCP peer has sent FIN or RST, even while we are not reading.
+
+    A paused socket is out of the reactor's read set, so a sender that dies
+    while it waits for receivers would only be noticed when its wait ends.
+    """
+    handle = getattr(transport, "getHandle", None)
+    if handle is None:
+        return False
+    sock = handle()
+    if not isinstance(sock, socket.socket) or sock.family not in (
+        socket.AF_INET, socket.AF_INET6
+    ):
+        return False
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    except OSError:
+        return True
+    return state in _TCP_CLOSED_STATES
 
 OnData = Callable[[bytes, int], None]
 
@@ -55,6 +79,8 @@ class RequestBody:
         self._finish_channel_body: Optional[Callable[[bytes], None]] = None
         self._discarding = False
         self._paused = False
+        self._held_bytes = 0
+        self._probe: Any = None
 
     # -- the channel side ---------------------------------------------------
 
@@ -84,8 +110,33 @@ class RequestBody:
             self._on_end()
 
     def _hold(self, data: bytes) -> None:
+        """Keep what comes before the transfer starts; past a small window, stop
+        reading and look after the peer with a cheap periodic probe instead."""
         self._held.append(data)
-        self.pause()
+        self._held_bytes += len(data)
+        if self._held_bytes >= HOLD_LIMIT and not self._paused:
+            self.pause()
+            self._schedule_probe()
+
+    def _schedule_probe(self) -> None:
+        self._probe = self.request.channel.callLater(  # type: ignore[attr-defined]
+            PROBE_SECONDS, self._check_peer)
+
+    def _check_peer(self) -> None:
+        self._probe = None
+        if self.request._disconnected:
+            return
+        if not self._paused or self._on_data is not None or self._scanner is not None:
+            return
+        if peer_has_closed(self.request.channel.transport):
+            self.request.abort_connection()
+            return
+        self._schedule_probe()
+
+    def _stop_probe(self) -> None:
+        if self._probe is not None and self._probe.active():
+            self._probe.cancel()
+        self._probe = None
 
     def _broken(self, why: str) -> None:
         self.failed = why
@@ -109,7 +160,9 @@ class RequestBody:
     ) -> None:
         """Start the flow: held reads first, then every read as it comes."""
         self._on_error = on_error
+        self._stop_probe()
         held, self._held = self._held, []
+        self._held_bytes = 0
         if self.chunked:
             finish = self._finish_channel_body
             assert finish is not None
@@ -128,6 +181,7 @@ class RequestBody:
     def discard(self) -> None:
         """Drop whatever arrives from now on, and keep the socket read."""
         self._discarding = True
+        self._stop_probe()
         self._held = []
         self._on_data = None
         self._on_end = None
@@ -190,8 +244,7 @@ class RelayRequest(server.Request):
         self.method = channel._command
         self.uri = channel._path
         self.clientproto = channel._version
-        self.path, _, query = self.uri.partition(b"?")
-        self.args = parse_qs(query, keep_blank_values=True)
+        self.path = self.uri.partition(b"?")[0]
         channel.callLater(0, self._render_send)
 
     def _render_send(self) -> None:
@@ -211,7 +264,9 @@ class RelayRequest(server.Request):
         super().requestReceived(command, path, version)
 
     def process(self) -> None:
-        """Like Request.process, but ``postpath`` keeps the raw percent-encoding."""
+        """Like Request.process, but ``postpath`` keeps the raw percent-encoding
+        and bare query keys (``?progress``) are kept as empty values."""
+        self.args = parse_qs(self.uri.partition(b"?")[2], keep_blank_values=True)
         self.site = self.channel.site
         self.setHeader(b"Server", b"hoodypipe")
         self.setHeader(b"Date", http.datetimeToString())

@@ -94,23 +94,17 @@ class PipeServer:
 
     @app.route("/api/v1/pipe/health", strict_slashes=False)
     def health_route(self, request: Request) -> Any:
-        if request.method not in (b"GET", b"HEAD", b"OPTIONS"):
-            return self._refuse(request, _method_refusal(request, PAGE_METHODS))
-        request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", b"no-store")
-        set_common_headers(request)
-        return self.health()
+        return self._page(request, lambda _: (self.health(), b"application/json"))
 
     @app.route("/api/v1/pipe/metrics", strict_slashes=False)
     def metrics_route(self, request: Request) -> Any:
-        if request.method not in (b"GET", b"HEAD", b"OPTIONS"):
-            return self._refuse(request, _method_refusal(request, PAGE_METHODS))
+        return self._page(request, self._metrics_page)
+
+    def _metrics_page(self, request: Request) -> tuple[bytes, bytes]:
         if self.metrics is None:
-            return self._refuse(request, Refusal(404, "Metrics are not enabled.",
-                                                 "not_found"))
-        body, content_type = self.metrics()
-        request.setHeader(b"Content-Type", content_type)
-        return body
+            raise Refusal(404, "Metrics are not enabled.", "not_found")
+        return self.metrics()
 
     @app.route("/", strict_slashes=False)
     def index_route(self, request: Request) -> Any:
@@ -124,7 +118,10 @@ class PipeServer:
             return self._preflight(request)
         if request.method not in (b"GET", b"HEAD"):
             return self._refuse(request, _method_refusal(request, PAGE_METHODS))
-        body, content_type = page(request)
+        try:
+            body, content_type = page(request)
+        except Refusal as refusal:
+            return self._refuse(request, refusal)
         request.setHeader(b"Content-Type", content_type)
         set_common_headers(request)
         return body
