@@ -14,7 +14,7 @@ receivers that cannot take chunked framing (HTTP/1.0).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _SIZE, _BODY, _CRLF, _TRAILER, _DONE = range(5)
 MAX_LINE = 4096

@@ -8,8 +8,6 @@ instead of touching the pipe, so none of them can slow a transfer.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import attrs
 from zope.interface import Interface
 
@@ -30,12 +28,12 @@ class PipeStatus:
     receivers: int = 0
     total_receivers: int = 0
     bytes: int = 0
-    total_bytes: Optional[int] = None
-    waiting_since: Optional[float] = None
-    started_at: Optional[float] = None
-    ended_at: Optional[float] = None
-    reason: Optional[str] = None
-    transfer_id: Optional[str] = None
+    total_bytes: int | None = None
+    waiting_since: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    reason: str | None = None
+    transfer_id: str | None = None
 
 
 @attrs.frozen
@@ -46,12 +44,12 @@ class TransferResult:
     transfer_id: str
     ok: bool
     bytes: int
-    total_bytes: Optional[int]
+    total_bytes: int | None
     started_at: float
     ended_at: float
     receivers: int
-    reason: Optional[str] = None
-    sha256: Optional[str] = None
+    reason: str | None = None
+    sha256: str | None = None
 
     @property
     def state(self) -> str:

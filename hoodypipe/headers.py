@@ -9,7 +9,6 @@ nosniff is always set.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from twisted.web.http_headers import Headers
 
@@ -32,7 +31,7 @@ FIXED: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-def sanitise_content_type(value: Optional[bytes]) -> bytes:
+def sanitise_content_type(value: bytes | None) -> bytes:
     """The Content-Type a receiver gets for the sender's ``value``."""
     if not value or not value.strip():
         return DEFAULT_TYPE
@@ -43,7 +42,7 @@ def sanitise_content_type(value: Optional[bytes]) -> bytes:
     return value
 
 
-def content_length(value: Optional[bytes]) -> Optional[int]:
+def content_length(value: bytes | None) -> int | None:
     """The sender's Content-Length when it is 1..19 plain digits, else None."""
     if value is None or not _LENGTH.match(value):
         return None
@@ -76,6 +75,6 @@ def receiver_headers(sender: Headers) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def _first(headers: Headers, name: bytes) -> Optional[bytes]:
+def _first(headers: Headers, name: bytes) -> bytes | None:
     values = headers.getRawHeaders(name)
     return values[0] if values else None

@@ -9,7 +9,6 @@ names are equal only when their bytes are.
 from __future__ import annotations
 
 import re
-from typing import Optional
 from urllib.parse import unquote_to_bytes
 
 import attrs
@@ -61,10 +60,10 @@ class PartyParams:
 
     n: int
     wait: float
-    size: Optional[int] = None
+    size: int | None = None
 
 
-def _one(args: dict[bytes, list[bytes]], key: bytes) -> Optional[str]:
+def _one(args: dict[bytes, list[bytes]], key: bytes) -> str | None:
     values = args.get(key)
     if values is None:
         return None
@@ -90,7 +89,7 @@ def parse_party(
             raise Refusal(400, f"wait must be a whole number of seconds from 1 to "
                           f"{int(max_wait)}.", "bad_param")
         wait = float(raw_wait)
-    size: Optional[int] = None
+    size: int | None = None
     raw_size = _one(args, b"size")
     if raw_size is not None:
         match = _SIZE.match(raw_size)

@@ -7,8 +7,6 @@ they hold no rules of their own.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.web.server import Request
 from zope.interface import implementer
 
@@ -65,7 +63,7 @@ class SenderParty:
         if not request.finished and not request._disconnected:
             request.write(line.encode() + b"\n")
 
-    def end(self, error: Optional[str]) -> None:
+    def end(self, error: str | None) -> None:
         if error is None:
             self.status("[INFO] Transfer complete.")
         else:

@@ -11,7 +11,8 @@ their own timers.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -60,10 +61,10 @@ class Relay:
         pipe: Pipe,
         sender: RelayRequest,
         receivers: list[Request],
-        ended: Callable[[Pipe, bool, Optional[str]], None],
+        ended: Callable[[Pipe, bool, str | None], None],
         receiver_left: Callable[[Pipe], None],
         sender_status: Callable[[str], None],
-        sender_end: Callable[[Optional[str]], None],
+        sender_end: Callable[[str | None], None],
     ) -> None:
         assert sender.body is not None
         self.pipe = pipe

@@ -7,8 +7,6 @@ build it directly with shorter intervals.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import attrs
 
 
@@ -35,11 +33,11 @@ class Settings:
     heartbeat_interval: float = 15.0
     # notifications
     on_done: tuple[str, ...] = ()
-    on_done_match: Optional[str] = None
+    on_done_match: str | None = None
     on_done_failed_only: bool = False
-    pagerduty_routing_key: Optional[str] = None
+    pagerduty_routing_key: str | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
-    public_url: Optional[str] = None
+    public_url: str | None = None
     hook_timeout: float = 10.0
     hook_retries: int = 5
     # operations

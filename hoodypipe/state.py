@@ -10,7 +10,7 @@ started through ``start_transfer`` and reports back with ``transfer_ended``.
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import attrs
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -41,7 +41,7 @@ class ISender(Interface):
     def status(line: str) -> None:
         """Append one ``[INFO] ...`` line to the sender's status body."""
 
-    def end(error: Optional[str]) -> None:
+    def end(error: str | None) -> None:
         """End the sender's response: ``error`` as its last line, or cleanly."""
 
 
@@ -64,7 +64,7 @@ class Party:
     """A sender or receiver waiting on a pipe, with its own wait timer."""
 
     handle: object
-    wait_timer: Optional[IDelayedCall] = None
+    wait_timer: IDelayedCall | None = None
 
 
 @attrs.define(eq=False)
@@ -76,15 +76,15 @@ class Pipe:
     transfer_id: str
     created_at: float
     state: str = WAITING
-    sender: Optional[Party] = None
+    sender: Party | None = None
     receivers: list[Party] = attrs.Factory(list)
     active_receivers: int = 0
     bytes: int = 0
-    total_bytes: Optional[int] = None
-    started_at: Optional[float] = None
-    transfer: Optional[object] = None
-    keepalive: Optional[IDelayedCall] = None
-    idle_check: Optional[IDelayedCall] = None
+    total_bytes: int | None = None
+    started_at: float | None = None
+    transfer: object | None = None
+    keepalive: IDelayedCall | None = None
+    idle_check: IDelayedCall | None = None
     idle_seen_bytes: int = -1
     idle_seen_at: float = 0.0
 
@@ -117,7 +117,7 @@ class PipeRegistry:
         self._settings = settings
         self._pipes: dict[str, Pipe] = {}
         self._observers: list[ITransferObserver] = []
-        self._start_transfer: Optional[StartTransfer] = None
+        self._start_transfer: StartTransfer | None = None
         self._active = 0
         self.draining = False
 
@@ -136,7 +136,7 @@ class PipeRegistry:
         pipe = self._pipes.get(name)
         return PipeStatus(name=name, state=IDLE) if pipe is None else pipe.status()
 
-    def get(self, name: str) -> Optional[Pipe]:
+    def get(self, name: str) -> Pipe | None:
         return self._pipes.get(name)
 
     def active_count(self) -> int:
@@ -149,7 +149,7 @@ class PipeRegistry:
 
     def join_sender(
         self, name: str, n: int, wait: float, sender: ISender,
-        total_bytes: Optional[int],
+        total_bytes: int | None,
     ) -> Pipe:
         """Register a sender or raise a Refusal; the sender then gets status lines."""
         pipe = self._pipe_for(name, n)
@@ -356,7 +356,7 @@ class PipeRegistry:
         if pipe.state == STREAMING:
             self.transfer_ended(pipe, ok=False, reason=reason)
 
-    def transfer_ended(self, pipe: Pipe, ok: bool, reason: Optional[str]) -> None:
+    def transfer_ended(self, pipe: Pipe, ok: bool, reason: str | None) -> None:
         """The byte path finished (or failed); called once per transfer."""
         if pipe.state != STREAMING:
             return
@@ -411,6 +411,6 @@ class PipeRegistry:
         return ISender(pipe.sender.handle)
 
     @staticmethod
-    def _cancel(call: Optional[IDelayedCall]) -> None:
+    def _cancel(call: IDelayedCall | None) -> None:
         if call is not None and call.active():
             call.cancel()

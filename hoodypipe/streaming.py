@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qs
 
 from twisted.logger import Logger
@@ -70,13 +70,13 @@ class RequestBody:
         self.request = request
         self.chunked = chunked
         self.complete = False
-        self.failed: Optional[str] = None
+        self.failed: str | None = None
         self._held: list[bytes] = []
-        self._on_data: Optional[OnData] = None
-        self._on_end: Optional[Callable[[], None]] = None
-        self._on_error: Optional[Callable[[str], None]] = None
-        self._scanner: Optional[ChunkedScanner] = None
-        self._finish_channel_body: Optional[Callable[[bytes], None]] = None
+        self._on_data: OnData | None = None
+        self._on_end: Callable[[], None] | None = None
+        self._on_error: Callable[[str], None] | None = None
+        self._scanner: ChunkedScanner | None = None
+        self._finish_channel_body: Callable[[bytes], None] | None = None
         self._discarding = False
         self._paused = False
         self._held_bytes = 0
@@ -119,7 +119,7 @@ class RequestBody:
             self._schedule_probe()
 
     def _schedule_probe(self) -> None:
-        self._probe = self.request.channel.callLater(  # type: ignore[attr-defined]
+        self._probe = self.request.channel.callLater(
             PROBE_SECONDS, self._check_peer)
 
     def _check_peer(self) -> None:
@@ -192,14 +192,14 @@ class RequestBody:
     def pause(self) -> None:
         if not self._paused:
             self._paused = True
-            transport = self.request.channel.transport
+            transport: Any = self.request.channel.transport
             if transport is not None:
                 transport.pauseProducing()
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
-            transport = self.request.channel.transport
+            transport: Any = self.request.channel.transport
             if transport is not None:
                 transport.resumeProducing()
 
@@ -220,12 +220,12 @@ class _RawChunkedTap:
 class RelayRequest(server.Request):
     """A Request that renders a send before its body has arrived."""
 
-    body: Optional[RequestBody] = None
+    body: RequestBody | None = None
     read_size: int = 0
-    _saved_timeout: Optional[float] = None
+    _saved_timeout: float | None = None
     _lingering: Any = None
 
-    def gotLength(self, length: Optional[int]) -> None:
+    def gotLength(self, length: int | None) -> None:
         channel: Any = self.channel
         if channel._command not in SEND_METHODS:
             super().gotLength(length)
@@ -267,7 +267,8 @@ class RelayRequest(server.Request):
         """Like Request.process, but ``postpath`` keeps the raw percent-encoding
         and bare query keys (``?progress``) are kept as empty values."""
         self.args = parse_qs(self.uri.partition(b"?")[2], keep_blank_values=True)
-        self.site = self.channel.site
+        channel: Any = self.channel
+        self.site = channel.site
         self.setHeader(b"Server", b"hoodypipe")
         self.setHeader(b"Date", http.datetimeToString())
         self.prepath = []
@@ -301,7 +302,7 @@ class RelayRequest(server.Request):
         transport: Any = self.channel.transport
         if self.chunked:
             transport.write(b"0\r\n\r\n")
-        self.channel.persistent = False  # type: ignore[attr-defined]
+        self.channel.persistent = False
         transport.loseWriteConnection()
         self._lingering = self.channel.callLater(LINGER_SECONDS, self.abort_connection)
 
@@ -312,7 +313,7 @@ class RelayRequest(server.Request):
 
     def _restore_timeout(self) -> None:
         if self._saved_timeout is not None and self.channel is not None:
-            self.channel.setTimeout(self._saved_timeout)  # type: ignore[attr-defined]
+            self.channel.setTimeout(self._saved_timeout)
             self._saved_timeout = None
 
     def connectionLost(self, reason: Failure) -> None:

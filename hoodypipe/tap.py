@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
@@ -35,7 +36,8 @@ _NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
     ("default-wait", _positive_float, "Seconds a party waits for the other side without ?wait."),
     ("max-wait", _positive_float, "Largest ?wait in seconds."),
     ("idle-timeout", _positive_float, "Seconds without a byte moving before a transfer fails."),
-    ("keepalive-interval", _positive_float, "Seconds between keep-alive lines to a waiting sender."),
+    ("keepalive-interval", _positive_float,
+     "Seconds between keep-alive lines to a waiting sender."),
     ("read-size", _positive_int, "Bytes read from a sender's socket per read."),
     ("connection-timeout", _positive_float,
      "Seconds an idle connection (no request, or headers not finished) is kept."),
@@ -73,7 +75,8 @@ class Options(usage.Options):
         self["on-done"] = []
 
     def opt_listen(self, endpoint: str) -> None:
-        """Listen on this endpoint string (repeatable), e.g. tcp:8080, unix:/run/p.sock, systemd:domain=INET:index=0 [default: tcp:8080]"""
+        """Listen on an endpoint (repeatable): tcp:8080, unix:/run/p.sock,
+        systemd:domain=INET:index=0 ... [default: tcp:8080]"""
         self["listen"].append(endpoint)
 
     def opt_on_done(self, url: str) -> None:
@@ -98,7 +101,7 @@ class Options(usage.Options):
             "max_wait", _DEFAULTS.max_wait
         ):
             raise usage.UsageError("--default-wait must not exceed --max-wait")
-        key: Optional[str] = self["pagerduty-routing-key"]
+        key: str | None = self["pagerduty-routing-key"]
         self.settings = Settings(
             on_done=tuple(self["on-done"]),
             on_done_match=self["on-done-match"],

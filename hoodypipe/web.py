@@ -9,7 +9,8 @@ and dot segments holds whatever the router would have decoded.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from klein import Klein
 from twisted.internet.defer import Deferred
@@ -75,10 +76,10 @@ class PipeServer:
         clock: IReactorTime,
         settings: Settings,
         registry: PipeRegistry,
-        spectators: Optional[Spectators] = None,
-        health: Optional[Callable[[], bytes]] = None,
-        metrics: Optional[Callable[[], tuple[bytes, bytes]]] = None,
-        on_refusal: Optional[RejectionSink] = None,
+        spectators: Spectators | None = None,
+        health: Callable[[], bytes] | None = None,
+        metrics: Callable[[], tuple[bytes, bytes]] | None = None,
+        on_refusal: RejectionSink | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings

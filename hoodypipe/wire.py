@@ -8,7 +8,7 @@ outbound notifications can never drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from hoodypipe.events import IDLE, PipeStatus, TransferResult
 
@@ -20,7 +20,7 @@ def _round(value: float, places: int = 3) -> float:
 
 
 def state_event(
-    status: PipeStatus, last_transfer: Optional[JSONObject] = None
+    status: PipeStatus, last_transfer: JSONObject | None = None
 ) -> JSONObject:
     """The ``state`` event: who is connected and which state the pipe is in."""
     body: JSONObject = {
@@ -40,8 +40,8 @@ def progress_event(status: PipeStatus, now: float, speed_bps: float) -> JSONObje
     """The ``progress`` event; ``speed_bps`` is the current rate in bytes/s."""
     elapsed = 0.0 if status.started_at is None else max(0.0, now - status.started_at)
     total = status.total_bytes
-    percent: Optional[float] = None
-    eta: Optional[float] = None
+    percent: float | None = None
+    eta: float | None = None
     if total:
         percent = _round(min(100.0, 100.0 * status.bytes / total), 2)
         if speed_bps > 0:
@@ -91,7 +91,7 @@ def snapshot(
     status: PipeStatus,
     now: float,
     speed_bps: float,
-    last_transfer: Optional[JSONObject] = None,
+    last_transfer: JSONObject | None = None,
 ) -> JSONObject:
     """The ``?status`` body: the state and progress fields in one object."""
     progress = progress_event(status, now, speed_bps)

@@ -13,8 +13,9 @@ import json
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import attrs
 
@@ -68,7 +69,7 @@ class Curl:
     def header_text(self) -> str:
         return self.headers.read_text(errors="replace") if self.headers.exists() else ""
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The last response's value of header ``name`` (case-insensitive)."""
         blocks = self.header_text().replace("\r\n", "\n").strip().split("\n\n")
         for line in blocks[-1].split("\n")[1:]:

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import attrs
 
@@ -59,7 +58,7 @@ class Service:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
 
-    def stop(self, timeout: float = 10.0) -> Optional[int]:
+    def stop(self, timeout: float = 10.0) -> int | None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
