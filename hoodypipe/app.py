@@ -10,7 +10,9 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Site
 
+from hoodypipe.notify.notifier import Notifier, make_http_client
 from hoodypipe.settings import Settings
+from hoodypipe.spectators.hub import SpectatorHub
 from hoodypipe.state import PipeRegistry
 from hoodypipe.streaming import RelayRequest
 from hoodypipe.web import PipeServer
@@ -44,7 +46,11 @@ class HoodypipeService(MultiService):
         self.reactor = reactor
         self.settings = settings
         self.registry = PipeRegistry(reactor, settings)
-        self.web = PipeServer(reactor, settings, self.registry)
+        self.spectators = SpectatorHub(reactor, self.registry, settings)
+        if settings.on_done or settings.pagerduty_routing_key:
+            self.notifier = Notifier(reactor, settings, make_http_client(reactor))
+            self.registry.add_observer(self.notifier)
+        self.web = PipeServer(reactor, settings, self.registry, spectators=self.spectators)
         self.site = make_site(self.web, reactor, settings)
 
 
