@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _http_client(reactor: Any, connect_timeout: float) -> HTTPClient:
-    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call]
-    agent = Agent(  # type: ignore[no-untyped-call]
+    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call, unused-ignore]
+    agent = Agent(  # type: ignore[no-untyped-call, unused-ignore]
         reactor, connectTimeout=connect_timeout, pool=pool
     )
     return HTTPClient(cast(IAgent, agent))

@@ -52,8 +52,8 @@ def make_http_client(
     A treq ``HTTPClient`` for notifications: no persistent connections
     (each hook is one request, now and then) and a bounded connect.
     """
-    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call]
-    agent = Agent(  # type: ignore[no-untyped-call]
+    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call, unused-ignore]
+    agent = Agent(  # type: ignore[no-untyped-call, unused-ignore]
         reactor, connectTimeout=connect_timeout, pool=pool
     )
     return HTTPClient(cast(IAgent, agent))
