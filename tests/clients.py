@@ -64,7 +64,7 @@ class Curl:
         self.process.wait(5)
 
     def text(self) -> str:
-        return self.out.read_text(errors="replace")
+        return self.out.read_text(errors="replace") if self.out.exists() else ""
 
     def header_text(self) -> str:
         return self.headers.read_text(errors="replace") if self.headers.exists() else ""

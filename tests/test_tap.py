@@ -1,0 +1,165 @@
+"""The twistd plugin: options, UsageErrors, listeners, and a dropin that imports nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twisted.python.usage import UsageError
+
+from hoodypipe.settings import Settings
+from hoodypipe.tap import Options
+from tests.clients import Clients, nothing_registered, wait_for, wait_until_waiting
+from tests.service import REPO, TWISTD, free_port, service_env, wait_until_listening
+
+
+@pytest.fixture
+def clients(tmp_path: Path) -> Iterator[Clients]:
+    running = Clients(tmp_path)
+    yield running
+    running.stop_all()
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_defaults_are_the_contracts() -> None:
+    options = parse()
+    assert options["listen"] == ["tcp:8080"]
+    assert options.settings == Settings()
+    s = options.settings
+    assert (s.max_waiting, s.max_active, s.max_receivers) == (1000, 1000, 256)
+    assert (s.default_wait, s.max_wait, s.idle_timeout) == (300, 3600, 300)
+    assert (s.max_spectators, s.max_watched, s.spectator_ttl, s.linger) == (50, 500, 1800, 30)
+
+
+def test_every_option_reaches_the_settings() -> None:
+    options = parse("--listen", "tcp:1", "--listen", "unix:/tmp/x.sock",
+                    "--max-waiting", "7", "--max-active", "8", "--idle-timeout", "9.5",
+                    "--linger", "2", "--on-done", "http://127.0.0.1:9/h",
+                    "--on-done-failed-only", "--grace", "5")
+    assert options["listen"] == ["tcp:1", "unix:/tmp/x.sock"]
+    s = options.settings
+    assert (s.max_waiting, s.max_active, s.idle_timeout, s.linger) == (7, 8, 9.5, 2)
+    assert s.on_done == ("http://127.0.0.1:9/h",) and s.on_done_failed_only
+    assert s.grace == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-waiting", "0"], "--max-waiting '0'"),
+    (["--max-waiting", "many"], "--max-waiting 'many'"),
+    (["--idle-timeout", "-1"], "--idle-timeout '-1'"),
+    (["--default-wait", "100", "--max-wait", "50"], "--default-wait must not exceed"),
+    (["--on-done", "ftp://x"], "--on-done needs an http(s) URL"),
+])
+def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse(*args)
+    assert message in str(raised.value)
+
+
+def test_scanning_the_dropin_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from twisted.plugin import getPlugins\n"
+        "from twisted.application.service import IServiceMaker\n"
+        "names = [p.tapname for p in getPlugins(IServiceMaker)]\n"
+        "assert 'hoodypipe' in names, names\n"
+        "heavy = [m for m in ('hoodypipe.tap', 'hoodypipe.app', 'klein', "
+        "'twisted.internet.reactor') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=service_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_bad_listen_endpoint_is_reported(tmp_path: Path) -> None:
+    done = subprocess.run([str(TWISTD), "--nodaemon", "--pidfile=", "hoodypipe",
+                           "--listen", "nonsense:1"], env=service_env(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "--listen 'nonsense:1'" in done.stdout + done.stderr
+
+
+def test_tcp_and_unix_listeners_serve_the_same_pipes(tmp_path: Path, clients: Clients) -> None:
+    port = free_port()
+    sock_path = tmp_path / "pipe.sock"
+    log = tmp_path / "twistd.log"
+    process = subprocess.Popen(
+        [str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log}", "hoodypipe",
+         "--listen", f"tcp:{port}:interface=127.0.0.1", "--listen", f"unix:{sock_path}"],
+        env=service_env(), cwd=tmp_path)
+    try:
+        wait_until_listening(port, process, log)
+        wait_for(sock_path.exists, 10, "the unix socket")
+        payload = tmp_path / "p.bin"
+        payload.write_bytes(os.urandom(500_000))
+        receiver = clients.curl("--unix-socket", str(sock_path), "http://x/both")
+        wait_until_waiting(f"http://127.0.0.1:{port}", "both")
+        sender = clients.send_file(f"http://127.0.0.1:{port}/both", payload)
+        assert sender.wait(60) == 0 and receiver.wait(60) == 0
+        assert receiver.out.read_bytes() == payload.read_bytes()
+        nothing_registered(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def test_waiting_sender_gets_keepalive_lines(tmp_path: Path, clients: Clients) -> None:
+    from tests.service import running_service
+    with running_service(tmp_path, "--keepalive-interval", "0.5") as service:
+        sender = clients.curl("--data-binary", "hi", service.url("ka", "wait=30"))
+        wait_for(lambda: sender.text().count("[INFO] Still waiting for 1 receiver(s)...") >= 2,
+                 15, "two keep-alive lines")
+        receiver = clients.receive(service.url("ka"))
+        assert receiver.wait(30) == 0 and sender.wait(30) == 0
+        assert receiver.out.read_bytes() == b"hi"
+
+
+def test_idle_timeout_ends_a_stalled_transfer(tmp_path: Path) -> None:
+    from tests.service import running_service
+    with running_service(tmp_path, "--idle-timeout", "1") as service:
+        receiver = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        receiver.sendall(b"GET /stall HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_until_waiting(service.base, "stall")
+        sender = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        sender.sendall(b"PUT /stall HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sender.setblocking(False)
+        block = b"%x\r\n" % 65536 + b"s" * 65536 + b"\r\n"
+        status = b""
+        deadline = time.monotonic() + 30
+        while b"[ERROR]" not in status and time.monotonic() < deadline:
+            try:
+                sender.send(block)
+            except BlockingIOError:
+                pass
+            try:
+                chunk = sender.recv(65536)
+                if not chunk:
+                    break
+                status += chunk
+            except BlockingIOError:
+                time.sleep(0.02)
+        assert b"[ERROR] Idle timeout." in status
+        receiver.settimeout(10)
+        got = b""
+        try:
+            while chunk := receiver.recv(1 << 20):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        assert not got.endswith(b"0\r\n\r\n"), "an aborted body must not look complete"
+        sender.close()
+        receiver.close()
+        nothing_registered(service.base)
