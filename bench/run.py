@@ -125,9 +125,7 @@ def parse_choices(allowed: Sequence[str]) -> Any:
         items = [item.strip() for item in text.split(",") if item.strip()]
         unknown = [item for item in items if item not in allowed]
         if unknown or not items:
-            raise argparse.ArgumentTypeError(
-                f"choose from {','.join(allowed)}; got {text!r}"
-            )
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}; got {text!r}")
         return [item for item in allowed if item in items]
 
     return parse
@@ -246,8 +244,7 @@ class Server:
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise BenchError(
-                f"{self.name} exited with {self.proc.returncode}; log tail:\n"
-                + tail(self.log)
+                f"{self.name} exited with {self.proc.returncode}; log tail:\n" + tail(self.log)
             )
 
 
@@ -414,8 +411,7 @@ class ExitClock:
     def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
         self.exited_at: dict[int, float] = {}
         self._threads = [
-            threading.Thread(target=self._wait, args=(proc,), daemon=True)
-            for proc in procs
+            threading.Thread(target=self._wait, args=(proc,), daemon=True) for proc in procs
         ]
         for thread in self._threads:
             thread.start()
@@ -453,9 +449,7 @@ def curl_sender(
             source = ["head", "-c", str(transfer.nbytes), payload]
         feeder = bench.processes.start(source, stdout=subprocess.PIPE)
         assert feeder.stdout is not None
-        proc = bench.processes.start(
-            [*curl, "-T", "-", url], stdin=feeder.stdout, stderr=err
-        )
+        proc = bench.processes.start([*curl, "-T", "-", url], stdin=feeder.stdout, stderr=err)
         feeder.stdout.close()
         return [feeder, proc], reply, errors
 
@@ -484,9 +478,7 @@ def curl_receiver(
         )
         assert proc.stdout is not None
         with digest.open("wb") as digest_file:
-            hasher = bench.processes.start(
-                ["sha256sum"], stdin=proc.stdout, stdout=digest_file
-            )
+            hasher = bench.processes.start(["sha256sum"], stdin=proc.stdout, stdout=digest_file)
         proc.stdout.close()
         return [proc, hasher], errors, digest
 
@@ -534,15 +526,11 @@ def wait_spectators_connected(
         if not waiting:
             return
         if time.monotonic() > deadline:
-            raise BenchError(
-                f"{waiting}/{len(spectators)} spectators got no first event in 15 s"
-            )
+            raise BenchError(f"{waiting}/{len(spectators)} spectators got no first event in 15 s")
         time.sleep(0.05)
 
 
-def finish_spectators(
-    bench: Bench, spectators: list[tuple[subprocess.Popen[bytes], Path]]
-) -> int:
+def finish_spectators(bench: Bench, spectators: list[tuple[subprocess.Popen[bytes], Path]]) -> int:
     """Give spectators up to 5 s to see ``done``, stop them, count those that did."""
 
     def saw_done(out: Path) -> bool:
@@ -613,9 +601,7 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
         deadline = started + 30.0 + transfer.nbytes / 10e6
         while clock.running():
             if time.monotonic() > deadline:
-                raise BenchError(
-                    f"transfer still running after {deadline - started:.0f} s"
-                )
+                raise BenchError(f"transfer still running after {deadline - started:.0f} s")
             result.rss_peak = max(result.rss_peak, read_rss_bytes(server.pid))
             time.sleep(RSS_SAMPLE_S)
         result.wall_s = clock.last_exit() - started
@@ -690,9 +676,7 @@ def run_rounds(
     print("warm-up (not counted):", flush=True)
     for body in ("chunked", "sized"):
         for server in servers.values():
-            measure(
-                bench, server, Transfer("warmup-" + body, body, size, 0, verify=True)
-            )
+            measure(bench, server, Transfer("warmup-" + body, body, size, 0, verify=True))
     for round_no in range(1, rounds + 1):
         print(f"round {round_no}/{rounds}:", flush=True)
         for body in ("chunked", "sized"):
@@ -703,7 +687,8 @@ def run_rounds(
             for name in servers:
                 measure_rss(bench, name, min(RSS_BYTES, size), round_no)
         if "spectators" in kinds and "hoodypipe" in servers:
-            for count in (0, spectator_count):
+            counts = (0, spectator_count)
+            for count in counts if round_no % 2 else reversed(counts):
                 watched = Transfer("spectators", "chunked", size, round_no, count)
                 measure(bench, servers["hoodypipe"], watched)
 
@@ -740,8 +725,7 @@ def profile(bench: Bench, server: Server, rate: int) -> dict[str, Any]:
     """One chunked and one sized transfer under ``py-spy record``; top functions."""
     py_spy = find_py_spy()
     return {
-        body: record_profile(bench, server, py_spy, body, rate)
-        for body in ("chunked", "sized")
+        body: record_profile(bench, server, py_spy, body, rate) for body in ("chunked", "sized")
     }
 
 
@@ -845,9 +829,7 @@ def print_profile(report: dict[str, Any]) -> None:
         print("  own time (% of busy samples, leaf frame):")
         for function, count in data["own"][:15]:
             print(f"    {count / busy:6.1%}  {function}")
-        print(
-            "  hoodypipe's own functions, inclusive (% of busy samples on the stack):"
-        )
+        print("  hoodypipe's own functions, inclusive (% of busy samples on the stack):")
         ours = [(f, c) for f, c in data["total"] if "(hoodypipe/" in f]
         for function, count in ours[:12]:
             print(f"    {count / busy:6.1%}  {function}")
@@ -905,17 +887,11 @@ def summarise(
             chosen = select(ms, kind, server)
             per_server[server] = {
                 "runs": len(chosen),
-                "failed": sum(
-                    1 for m in ms if not m.ok and m.kind == kind and m.server == server
-                ),
+                "failed": sum(1 for m in ms if not m.ok and m.kind == kind and m.server == server),
                 "mb_per_s": median_of(chosen, "mb_per_s"),
                 "cpu_s_per_gb": median_of(chosen, "cpu_s_per_gb"),
-                "rss_growth_mb": (median_of(chosen, "rss_growth") or 0) / 1e6
-                if chosen
-                else None,
-                "rss_growth_max_mb": max(m.rss_growth for m in chosen) / 1e6
-                if chosen
-                else None,
+                "rss_growth_mb": (median_of(chosen, "rss_growth") or 0) / 1e6 if chosen else None,
+                "rss_growth_max_mb": max(m.rss_growth for m in chosen) / 1e6 if chosen else None,
             }
         hp, ps = per_server.get("hoodypipe", {}), per_server.get("piping-server", {})
         per_server["ratio"] = {
@@ -933,9 +909,7 @@ def summarise(
         "cpu_s_per_gb_without": median_of(alone, "cpu_s_per_gb"),
         "cpu_s_per_gb_with": median_of(watched, "cpu_s_per_gb"),
         "ratio": ratio(median_of(watched, "mb_per_s"), median_of(alone, "mb_per_s")),
-        "ratio_per_round": [
-            m.mb_per_s / paired[m.round] for m in watched if m.round in paired
-        ],
+        "ratio_per_round": [m.mb_per_s / paired[m.round] for m in watched if m.round in paired],
         "spectators_saw_done": [m.spectators_done for m in watched],
     }
     return summary
@@ -984,9 +958,7 @@ def print_throughput(
             )
 
 
-def print_rss(
-    ms: Sequence[Measurement], summary: dict[str, Any], servers: Sequence[str]
-) -> None:
+def print_rss(ms: Sequence[Measurement], summary: dict[str, Any], servers: Sequence[str]) -> None:
     sizes = sorted({m.bytes for m in ms if m.kind == "rss"})
     amount = f"{sizes[0] / 1e6:.0f} MB" if sizes else "?"
     print(
@@ -1094,9 +1066,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def git(*args: str) -> str:
-    run = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True
-    )
+    run = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)
     return run.stdout.strip()
 
 
@@ -1116,9 +1086,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def print_header(
-    args: argparse.Namespace, started: datetime.datetime, env: dict[str, Any]
-) -> None:
+def print_header(args: argparse.Namespace, started: datetime.datetime, env: dict[str, Any]) -> None:
     print("hoodypipe benchmark, " + started.strftime("%Y-%m-%d %H:%M:%S %Z"))
     print("command: " + shlex.join([sys.executable, *sys.argv]))
     print(
@@ -1216,9 +1184,7 @@ def main(argv: Sequence[str]) -> int:
                 "end": read_rss_bytes(server.pid),
             }
             if server.proc.poll() is not None:
-                print(
-                    f"NOTE: {server.name} exited early; log tail:\n{tail(server.log)}"
-                )
+                print(f"NOTE: {server.name} exited early; log tail:\n{tail(server.log)}")
     summary = summarise(bench.measurements, args.servers, args.spectators)
     summary["long_lived_rss"] = memory
     print_table(bench.measurements, summary, args.only, args.servers)
