@@ -210,6 +210,14 @@ def test_dashboard_escapes_the_name_and_uses_the_nonce() -> None:
     assert "{{" not in body
 
 
+def test_dashboard_shows_the_decoded_name_escaped() -> None:
+    body = dashboard.render("%3Cimg%20src=x%20onerror=alert(1)%3E", nonce="n").body
+    text = body.decode()
+    assert "<img src=x" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert dashboard.display_name("caf%C3%A9%20%FF") == "café \ufffd"
+
+
 def test_dashboard_nonce_is_fresh_per_response() -> None:
     first = dict(dashboard.render("a").headers)[b"Content-Security-Policy"]
     second = dict(dashboard.render("a").headers)[b"Content-Security-Policy"]
@@ -226,3 +234,37 @@ def test_dashboard_is_self_contained() -> None:
     assert "document.write" not in body
     assert "location.pathname + location.search" in body
     assert "new EventSource(url)" in body
+
+
+# -- the spectator socket's send buffer --------------------------------------------
+
+
+def test_limit_send_buffer_on_a_real_socket() -> None:
+    import socket
+
+    from hoodypipe.spectators.feed import limit_send_buffer
+
+    class Transport:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def getHandle(self) -> socket.socket:
+            return self.sock
+
+    a, b = socket.socketpair()
+    try:
+        assert limit_send_buffer(Transport(a), 16 * 1024)
+        # Linux doubles the value for its bookkeeping; either way it is small
+        assert a.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 64 * 1024
+    finally:
+        a.close()
+        b.close()
+
+
+def test_limit_send_buffer_leaves_socketless_transports_alone() -> None:
+    from twisted.internet.testing import StringTransport
+
+    from hoodypipe.spectators.feed import limit_send_buffer
+
+    assert not limit_send_buffer(StringTransport(), 16 * 1024)
+    assert not limit_send_buffer(object(), 16 * 1024)

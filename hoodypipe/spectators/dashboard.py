@@ -14,6 +14,7 @@ import html
 import secrets
 from functools import cache
 from importlib import resources
+from urllib.parse import unquote
 
 import attrs
 
@@ -46,6 +47,11 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
+def display_name(name: str) -> str:
+    """A pipe name as people read it: names are kept percent-encoded."""
+    return unquote(name, errors="replace")
+
+
 def render(name: str, nonce: str | None = None) -> Page:
     """The page for pipe ``name``; ``nonce`` is fresh unless a test fixes it."""
     if nonce is None:
@@ -53,7 +59,7 @@ def render(name: str, nonce: str | None = None) -> Page:
     body = (
         template()
         .replace("{{nonce}}", nonce)
-        .replace("{{name}}", html.escape(name, quote=True))
+        .replace("{{name}}", html.escape(display_name(name), quote=True))
     )
     headers = (
         (b"Content-Security-Policy", content_security_policy(nonce).encode()),

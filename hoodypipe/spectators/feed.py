@@ -12,6 +12,7 @@ therefore a few small blocks, however long or fast the transfer.
 
 from __future__ import annotations
 
+import socket
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -58,6 +59,27 @@ class SpectatorRequest(Protocol):
     def notifyFinish(self) -> Deferred[None]: ...
 
 
+def limit_send_buffer(transport: object, size: int) -> bool:
+    """
+    Cap the kernel's send buffer of a spectator's socket.
+
+    Linux grows a socket's send buffer up to megabytes for a reader that
+    does not read; for a feed of a few hundred bytes a second that is hours
+    of backlog held in kernel memory before the transport ever pushes back.
+    A small fixed buffer makes a stalled reader show up as a paused producer
+    within seconds.  Transports without a socket (tests, TLS) are left alone.
+    """
+    handle = getattr(transport, "getHandle", None)
+    sock = handle() if callable(handle) else None
+    if not isinstance(sock, socket.socket):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    except OSError:
+        return False
+    return True
+
+
 @implementer(IPushProducer)
 class SpectatorFeed:
     """Writes one path's events to one SSE response, never faster than it drains."""
@@ -74,6 +96,7 @@ class SpectatorFeed:
         ttl: float,
         stall_timeout: float,
         max_queue: int,
+        send_buffer: int = 0,
         latest_progress: Callable[[], Block | None],
         on_gone: Callable[[SpectatorFeed], None],
     ) -> None:
@@ -84,6 +107,8 @@ class SpectatorFeed:
         self._ttl = ttl
         self._stall_timeout = stall_timeout
         self._max_queue = max_queue
+        self._send_buffer = send_buffer
+        self._close_transport = False
         self._latest_progress = latest_progress
         self._on_gone = on_gone
         self._queue: deque[tuple[Block, bool]] = deque()
@@ -108,6 +133,12 @@ class SpectatorFeed:
         for header, value in sse.HEADERS:
             request.setHeader(header, value)
         request.notifyFinish().addBoth(self._request_over)
+        if self._send_buffer and limit_send_buffer(
+            request.transport, self._send_buffer
+        ):
+            # The socket is now only fit for this stream: never reuse it.
+            self._close_transport = True
+            request.setHeader(b"Connection", b"close")
         request.registerProducer(self, True)
         self._ttl_call = self._clock.callLater(self._ttl, self._ttl_expired)
         self._schedule_heartbeat(self._heartbeat_interval)
@@ -141,6 +172,8 @@ class SpectatorFeed:
         if not self._lost:
             self._request.unregisterProducer()
             self._request.finish()
+            if self._close_transport:
+                self._request.transport.loseConnection()
         self._fire()
 
     def abort(self, why: str) -> None:

@@ -115,6 +115,7 @@ class SpectatorHub:
         *,
         stall_timeout: float | None = None,
         max_queue: int = 32,
+        send_buffer: int = 64 * 1024,
     ) -> None:
         self._clock = reactor
         self._registry = registry
@@ -125,6 +126,7 @@ class SpectatorHub:
             else max(1.0, 2 * settings.heartbeat_interval)
         )
         self._max_queue = max_queue
+        self._send_buffer = send_buffer
         self._groups: dict[str, WatchGroup] = {}
         self._lingers: dict[str, _Linger] = {}
         self._last = LastTransfers(
@@ -365,6 +367,7 @@ class SpectatorHub:
             ttl=settings.spectator_ttl,
             stall_timeout=self._stall_timeout,
             max_queue=self._max_queue,
+            send_buffer=self._send_buffer,
             latest_progress=latest,
             on_gone=self._feed_gone,
         )
