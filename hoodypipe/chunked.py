@@ -82,6 +82,8 @@ class ChunkedScanner:
                     self._held += data[pos:]
                     forward_from = pos = end
                     break
+                if len(self._held) + eol + 1 - pos > MAX_LINE:
+                    raise MalformedChunkedBody("chunk size line too long")
                 line = self._held + data[pos:eol + 1] if self._held else data[pos:eol + 1]
                 size, clean = self._parse_size(line)
                 held, self._held = self._held, b""
@@ -101,9 +103,8 @@ class ChunkedScanner:
             elif state == _TRAILER:
                 eol = data.find(b"\n", pos)
                 if eol == -1:
-                    self._trailer_bytes += end - pos
                     self._held += data[pos:]
-                    if self._trailer_bytes > MAX_TRAILERS:
+                    if self._trailer_bytes + len(self._held) > MAX_TRAILERS:
                         raise MalformedChunkedBody("trailers too long")
                     pos = end
                     break

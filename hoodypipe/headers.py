@@ -22,7 +22,7 @@ _DANGEROUS = re.compile(
     re.IGNORECASE,
 )
 _CHARSET = re.compile(rb";\s*charset\s*=\s*([\w.:-]+)", re.IGNORECASE)
-_LENGTH = re.compile(rb"^[0-9]{1,19}$")
+_LENGTH = re.compile(rb"[0-9]{1,19}")
 
 FIXED: tuple[tuple[bytes, bytes], ...] = (
     (b"X-Content-Type-Options", b"nosniff"),
@@ -36,7 +36,9 @@ def sanitise_content_type(value: bytes | None) -> bytes:
     if not value or not value.strip():
         return DEFAULT_TYPE
     value = value.replace(b"\r", b"").replace(b"\n", b"")
-    if _DANGEROUS.match(value):
+    # Browsers read "a, b" as a list and use its last valid type, so every
+    # listed type has to be harmless.
+    if any(_DANGEROUS.match(part) for part in value.split(b",")):
         charset = _CHARSET.search(value)
         return b"text/plain" + (b"; charset=" + charset.group(1) if charset else b"")
     return value
@@ -44,7 +46,7 @@ def sanitise_content_type(value: bytes | None) -> bytes:
 
 def content_length(value: bytes | None) -> int | None:
     """The sender's Content-Length when it is 1..19 plain digits, else None."""
-    if value is None or not _LENGTH.match(value):
+    if value is None or not _LENGTH.fullmatch(value):
         return None
     return int(value)
 

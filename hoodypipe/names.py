@@ -19,7 +19,8 @@ API_PREFIX = b"/api/v1/pipe/"
 MAX_NAME = 1024
 RESERVED_API = {b"health", b"metrics"}
 
-_SIZE = re.compile(r"^(\d{1,19})([KMGT]i?)?$")
+_SIZE = re.compile(r"([0-9]{1,19})([KMGT]i?)?")
+_WHOLE = re.compile(r"[0-9]{1,9}")
 _UNITS = {
     "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
@@ -78,21 +79,21 @@ def parse_party(
     n = 1
     raw_n = _one(args, b"n")
     if raw_n is not None:
-        if not raw_n.isdigit() or not 1 <= int(raw_n) <= max_receivers:
+        if not _WHOLE.fullmatch(raw_n) or not 1 <= int(raw_n) <= max_receivers:
             raise Refusal(400, f"n must be a whole number from 1 to {max_receivers}.",
                           "bad_param")
         n = int(raw_n)
     wait = default_wait
     raw_wait = _one(args, b"wait")
     if raw_wait is not None:
-        if not raw_wait.isdigit() or not 1 <= int(raw_wait) <= max_wait:
+        if not _WHOLE.fullmatch(raw_wait) or not 1 <= int(raw_wait) <= max_wait:
             raise Refusal(400, f"wait must be a whole number of seconds from 1 to "
                           f"{int(max_wait)}.", "bad_param")
         wait = float(raw_wait)
     size: int | None = None
     raw_size = _one(args, b"size")
     if raw_size is not None:
-        match = _SIZE.match(raw_size)
+        match = _SIZE.fullmatch(raw_size)
         if match is None:
             raise Refusal(400, "size must be a byte count like 1048576, 10M or 2Gi.",
                           "bad_param")

@@ -91,6 +91,7 @@ class Relay:
             self._write_decoded if self._decode else self._write,
             self._body_ended,
             self.abort,
+            decode=self._decode,
         )
 
     # -- the hot path -------------------------------------------------------

@@ -321,7 +321,9 @@ class PipeRegistry:
             ISender(pipe.sender.handle).end(refusal.reason)
             pipe.sender = None
             self._sender_failed_waiting(pipe, refusal.reason.rstrip("."))
-        self._forget_if_empty(pipe)
+        else:
+            self._forget_if_empty(pipe)
+            self._changed(pipe)
 
     def receiver_left(self, pipe: Pipe) -> None:
         """A receiver dropped mid-stream; the byte path carries on with the rest."""

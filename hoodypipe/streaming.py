@@ -18,7 +18,7 @@ import io
 import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -204,6 +204,15 @@ class RequestBody:
                 transport.resumeProducing()
 
 
+def parse_query(query: bytes) -> dict[bytes, list[bytes]]:
+    """Query arguments as bytes, bare keys kept, any byte value accepted."""
+    args: dict[bytes, list[bytes]] = {}
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    for key, value in pairs:
+        args.setdefault(key.encode("latin-1"), []).append(value.encode("latin-1"))
+    return args
+
+
 class _RawChunkedTap:
     """Stands in for the channel's chunked decoder: raw reads go to the body."""
 
@@ -266,7 +275,7 @@ class RelayRequest(server.Request):
     def process(self) -> None:
         """Like Request.process, but ``postpath`` keeps the raw percent-encoding
         and bare query keys (``?progress``) are kept as empty values."""
-        self.args = parse_qs(self.uri.partition(b"?")[2], keep_blank_values=True)
+        self.args = parse_query(self.uri.partition(b"?")[2])
         channel: Any = self.channel
         self.site = channel.site
         self.setHeader(b"Server", b"hoodypipe")
