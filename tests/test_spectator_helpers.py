@@ -250,11 +250,18 @@ class Connection:
 class Server:
     """A hub behind a Site, with a fake registry and a Clock."""
 
-    def __init__(self, settings: Settings | None = None, **hub_kw: Any) -> None:
-        self.clock = Clock()
-        self.clock.advance(1000.0)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        registry: Any = None,
+        clock: Clock | None = None,
+        **hub_kw: Any,
+    ) -> None:
+        self.clock = clock or Clock()
+        if clock is None:
+            self.clock.advance(1000.0)
         self.settings = settings or Settings()
-        self.registry = FakeRegistry()
+        self.registry = FakeRegistry() if registry is None else registry
         self.hub = SpectatorHub(self.clock, self.registry, self.settings, **hub_kw)
         self.site = Site(HubResource(self.hub), reactor=self.clock)
         self.connections: list[Connection] = []

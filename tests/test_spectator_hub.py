@@ -555,3 +555,11 @@ def test_stop_ends_every_stream() -> None:
     # only the finished connections' keep-alive timeouts are left
     left = server.clock.getDelayedCalls()
     assert all("TimeoutMixin" in repr(call) for call in left), left
+
+
+def test_lingering_results_are_bounded_too() -> None:
+    server = Server(Settings(linger=30.0, last_transfer_max=2))
+    for name in ("a", "b", "c"):
+        whole_transfer(server, name)
+    assert not server.hub.lingering("a")
+    assert server.hub.lingering("b") and server.hub.lingering("c")

@@ -188,6 +188,8 @@ class SpectatorHub:
             self._settings.linger, self._linger_over, name, linger
         )
         self._lingers[name] = linger
+        while len(self._lingers) > self._settings.last_transfer_max:
+            self._end_linger(next(iter(self._lingers)))  # the oldest first
         self.log.debug(
             "pipe {name} done ({state}), lingering {linger}s",
             name=name,
