@@ -48,7 +48,8 @@ class HoodypipeService(MultiService):
         self.registry = PipeRegistry(reactor, settings)
         self.spectators = SpectatorHub(reactor, self.registry, settings)
         if settings.on_done or settings.pagerduty_routing_key:
-            self.notifier = Notifier(reactor, settings, make_http_client(reactor))
+            self.notifier = Notifier(reactor, settings,
+                                     make_http_client(reactor, settings.hook_timeout))
             self.registry.add_observer(self.notifier)
         self.web = PipeServer(reactor, settings, self.registry, spectators=self.spectators)
         self.site = make_site(self.web, reactor, settings)

@@ -14,12 +14,16 @@ receivers that cannot take chunked framing (HTTP/1.0).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 _SIZE, _BODY, _CRLF, _TRAILER, _DONE = range(5)
 MAX_LINE = 4096
 MAX_TRAILERS = 64 * 1024
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+# The common case in one C call, without slicing: the CRLF that ends a chunk
+# and a plain size line for the next one.
+_NEXT_CHUNK = re.compile(rb"\r\n([0-9a-fA-F]{1,16})\r\n").match
 
 
 class MalformedChunkedBody(ValueError):
@@ -61,6 +65,13 @@ class ChunkedScanner:
                 pos += take
                 self._remaining -= take
                 if self._remaining == 0:
+                    following = _NEXT_CHUNK(data, pos)
+                    if following is not None:
+                        size = int(following.group(1), 16)
+                        if size:
+                            pos = following.end()
+                            self._remaining = size
+                            continue
                     self._state = _CRLF
                     self._crlf_seen = 0
             elif state == _CRLF:
