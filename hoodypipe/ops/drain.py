@@ -69,7 +69,7 @@ class DrainService(MultiService):
         poll_interval: float = 0.25,
         flush_delay: float = 1.0,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.registry = registry
         self.clock = clock
         self.grace = grace
@@ -136,5 +136,5 @@ class DrainService(MultiService):
             self._poll = self.clock.callLater(flush, drained.callback, None)
 
     def _stop_children(self) -> Deferred[None]:
-        stopped: Deferred[object] = super().stopService()  # type: ignore[no-untyped-call]
+        stopped: Deferred[object] = super().stopService()  # type: ignore[no-untyped-call, unused-ignore]
         return stopped.addCallback(lambda _: None)

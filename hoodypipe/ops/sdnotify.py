@@ -83,5 +83,5 @@ class ReadyService(Service):
         self.notifier = notifier
 
     def startService(self) -> None:
-        super().startService()  # type: ignore[no-untyped-call]
+        super().startService()  # type: ignore[no-untyped-call, unused-ignore]
         self.notifier.ready()
