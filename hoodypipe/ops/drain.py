@@ -12,28 +12,16 @@ refused connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from hoodypipe.ops.sdnotify import SystemdNotifier
 
 SHUTTING_DOWN = "Server shutting down"
-
-
-class Clock(Protocol):
-    """What the drain needs of ``IReactorTime``: the reactor, or a test ``Clock``."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object,
-        **kw: object,
-    ) -> IDelayedCall: ...
 
 
 class Drainable(Protocol):
@@ -63,7 +51,7 @@ class DrainService(MultiService):
     def __init__(
         self,
         registry: Drainable,
-        clock: Clock,
+        clock: IReactorTime,
         grace: float,
         notifier: SystemdNotifier | None = None,
         poll_interval: float = 0.25,
