@@ -305,6 +305,7 @@ class PipeRegistry:
         self._active += 1
         self._sender(pipe).status(f"[INFO] Streaming to {pipe.n} receiver(s)...")
         pipe.idle_seen_at = pipe.started_at
+        pipe.idle_seen_bytes = 0
         self._schedule_idle_check(pipe)
         self._changed(pipe)
         if self._start_transfer is None:
