@@ -22,7 +22,7 @@ from prometheus_client import (
     Info,
     ProcessCollector,
 )
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -65,7 +65,9 @@ class Metrics:
     """The server's metrics; ``render()`` is the scrape body."""
 
     log = Logger()
-    content_type = CONTENT_TYPE_PLAIN_0_0_4
+    #: What ``generate_latest`` writes (spelled out: older prometheus_client
+    #: releases have no constant for it, newer ones name 1.0.0 "latest").
+    content_type = "text/plain; version=0.0.4; charset=utf-8"
 
     def __init__(
         self,
