@@ -8,9 +8,12 @@ from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
 
+from hoodypipe.errors import Refusal
 from hoodypipe.notify.notifier import Notifier, make_http_client
+from hoodypipe.ops.metrics import Metrics
+from hoodypipe.ops.translog import RequestLog, TransferLog
 from hoodypipe.settings import Settings
 from hoodypipe.spectators.hub import SpectatorHub
 from hoodypipe.state import PipeRegistry
@@ -47,12 +50,36 @@ class HoodypipeService(MultiService):
         self.settings = settings
         self.registry = PipeRegistry(reactor, settings)
         self.spectators = SpectatorHub(reactor, self.registry, settings)
+        self.metrics = Metrics(
+            self.registry, spectators=lambda: self.spectators.spectators)
+        self.registry.add_observer(self.metrics)
+        self.registry.add_observer(TransferLog())
+        self.requests = RequestLog()
         if settings.on_done or settings.pagerduty_routing_key:
             self.notifier = Notifier(reactor, settings,
                                      make_http_client(reactor, settings.hook_timeout))
             self.registry.add_observer(self.notifier)
-        self.web = PipeServer(reactor, settings, self.registry, spectators=self.spectators)
+        self.web = PipeServer(
+            reactor, settings, self.registry,
+            spectators=self.spectators,
+            metrics=self.scrape,
+            on_refusal=self.refused,
+        )
         self.site = make_site(self.web, reactor, settings)
+
+    def stopService(self) -> Any:
+        """After the drain: end the spectators' streams cleanly, not by a cut."""
+        self.spectators.stop()
+        return super().stopService()
+
+    def scrape(self) -> tuple[bytes, bytes]:
+        return self.metrics.render(), self.metrics.content_type.encode("ascii")
+
+    def refused(self, request: Request, refusal: Refusal) -> None:
+        self.metrics.rejected(refusal.code)
+        self.requests.rejected(
+            request.method.decode("latin-1"), request.path.decode("latin-1"),
+            refusal.status, refusal.code)
 
 
 def make_site(web: PipeServer, reactor: IReactorTime, settings: Settings) -> Site:

@@ -207,10 +207,11 @@ class PipeRegistry:
                 return
 
     def _pipe_for(self, name: str, n: int) -> Pipe:
-        if self.draining:
-            raise Refusal(503, "Server is shutting down; try again shortly.", "draining")
         pipe = self._pipes.get(name)
         if pipe is None:
+            if self.draining:
+                raise Refusal(503, "Server is shutting down; try again shortly.",
+                              "draining")
             if self.waiting_count() >= self._settings.max_waiting:
                 raise Refusal(429, "Too many waiting pipes; try again later.",
                               "capacity")
@@ -380,7 +381,8 @@ class PipeRegistry:
     # -- shutting down ------------------------------------------------------
 
     def start_draining(self) -> None:
-        """Refuse new pipes from now on (503); running ones carry on."""
+        """Refuse new pipes from now on (503); running and waiting ones carry on,
+        so a receiver whose sender already waits can still complete it."""
         self.draining = True
 
     def fail_all(self, reason: str = SHUTTING_DOWN) -> None:

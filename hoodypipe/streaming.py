@@ -163,6 +163,9 @@ class RequestBody:
         self._stop_probe()
         held, self._held = self._held, []
         self._held_bytes = 0
+        # The socket was paused only to hold early reads; from here the relay's
+        # valves govern it (replaying ``held`` below pauses it again if needed).
+        self.resume()
         if self.chunked:
             finish = self._finish_channel_body
             assert finish is not None
@@ -321,9 +324,13 @@ class RelayRequest(server.Request):
             transport.abortConnection()
 
     def _restore_timeout(self) -> None:
+        """Give a keep-alive connection back its idle timer and read size."""
         if self._saved_timeout is not None and self.channel is not None:
             self.channel.setTimeout(self._saved_timeout)
             self._saved_timeout = None
+            transport: Any = self.channel.transport
+            if "bufferSize" in vars(transport):
+                del transport.bufferSize
 
     def connectionLost(self, reason: Failure) -> None:
         lingering = self._lingering

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
@@ -117,9 +117,12 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     from hoodypipe.app import build_app
+    from hoodypipe.ops.drain import DrainService
+    from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
 
-    service = MultiService()
+    notifier = SystemdNotifier.from_environment()
     app = build_app(reactor, options.settings)
+    service = DrainService(app.registry, reactor, options.settings.grace, notifier)
     app.setServiceParent(service)
     for description in options["listen"]:
         try:
@@ -128,4 +131,5 @@ def makeService(options: Options) -> IService:
             raise usage.UsageError(f"--listen {description!r}: {e}") from None
         listener = StreamServerEndpointService(endpoint, app.site)
         listener.setServiceParent(service)
+    ReadyService(notifier).setServiceParent(service)
     return service

@@ -8,7 +8,6 @@ and dot segments holds whatever the router would have decoded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -19,10 +18,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 
-from hoodypipe import __version__, pages
+from hoodypipe import pages
 from hoodypipe.errors import Refusal
 from hoodypipe.headers import content_length, receiver_headers
 from hoodypipe.names import RESERVED_API, parse_party, split_target, validate_name
+from hoodypipe.ops.health import health_body, health_code
 from hoodypipe.parties import (
     TEXT,
     ReceiverParty,
@@ -77,7 +77,6 @@ class PipeServer:
         settings: Settings,
         registry: PipeRegistry,
         spectators: Spectators | None = None,
-        health: Callable[[], bytes] | None = None,
         metrics: Callable[[], tuple[bytes, bytes]] | None = None,
         on_refusal: RejectionSink | None = None,
     ) -> None:
@@ -85,7 +84,6 @@ class PipeServer:
         self.settings = settings
         self.registry = registry
         self.spectators = spectators
-        self.health = health or self._basic_health
         self.metrics = metrics
         self.on_refusal = on_refusal
         self.started_at = clock.seconds()
@@ -96,7 +94,12 @@ class PipeServer:
     @app.route("/api/v1/pipe/health", strict_slashes=False)
     def health_route(self, request: Request) -> Any:
         request.setHeader(b"Cache-Control", b"no-store")
-        return self._page(request, lambda _: (self.health(), b"application/json"))
+        request.setResponseCode(health_code(self.registry))
+        return self._page(request, self._health_page)
+
+    def _health_page(self, request: Request) -> tuple[bytes, bytes]:
+        body = health_body(self.registry, self.started_at, self.clock.seconds())
+        return body, b"application/json"
 
     @app.route("/api/v1/pipe/metrics", strict_slashes=False)
     def metrics_route(self, request: Request) -> Any:
@@ -234,16 +237,6 @@ class PipeServer:
         )
         relay.start()
         return relay
-
-    def _basic_health(self) -> bytes:
-        return json.dumps({
-            "status": "ok",
-            "version": __version__,
-            "uptimeSec": round(self.clock.seconds() - self.started_at, 3),
-            "waiting": self.registry.waiting_count(),
-            "active": self.registry.active_count(),
-            "draining": self.registry.draining,
-        }).encode()
 
 
 def _method_refusal(request: Request, allowed: bytes) -> Refusal:
