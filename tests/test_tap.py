@@ -163,3 +163,47 @@ def test_idle_timeout_ends_a_stalled_transfer(tmp_path: Path) -> None:
         sender.close()
         receiver.close()
         nothing_registered(service.base)
+
+
+def test_ssl_listener_serves_pipes(tmp_path: Path, clients: Clients) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem = tmp_path / "server.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM))
+    port, tls_port = free_port(), free_port()
+    log = tmp_path / "twistd.log"
+    process = subprocess.Popen(
+        [str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log}", "hoodypipe",
+         "--listen", f"tcp:{port}:interface=127.0.0.1",
+         "--listen", f"ssl:{tls_port}:interface=127.0.0.1:privateKey={pem}"],
+        env=service_env(), cwd=tmp_path)
+    try:
+        wait_until_listening(port, process, log)
+        payload = tmp_path / "p.bin"
+        payload.write_bytes(os.urandom(2_000_000))
+        receiver = clients.curl("--cacert", str(pem), f"https://localhost:{tls_port}/tls")
+        wait_until_waiting(f"http://127.0.0.1:{port}", "tls")
+        sender = clients.send_file(f"https://localhost:{tls_port}/tls", payload,
+                                   "--cacert", str(pem))
+        assert sender.wait(60) == 0 and receiver.wait(60) == 0
+        assert receiver.out.read_bytes() == payload.read_bytes()
+        nothing_registered(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(15)
