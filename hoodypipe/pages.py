@@ -1,10 +1,12 @@
-"""The reserved pages: help text, robots.txt, favicon."""
+"""The reserved pages: help text (or the browser send page), robots.txt, favicon."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from twisted.web.server import Request
+
+from hoodypipe import sendpage
 
 TEXT = b"text/plain; charset=utf-8"
 Page = Callable[[Request], tuple[bytes, bytes]]
@@ -49,6 +51,10 @@ The same pipes live under {base}/api/v1/pipe/mypath.
 
 
 def index(request: Request) -> tuple[bytes, bytes]:
+    """The send page for a browser; the cheat sheet for curl and everyone else."""
+    request.setHeader(b"Vary", b"Accept")
+    if sendpage.wanted(request):
+        return sendpage.serve(request)
     return help_text(request)
 
 
