@@ -18,7 +18,7 @@ FORWARDED = (b"x-piping", b"x-hoody-pipe")
 _DANGEROUS = re.compile(
     rb"^\s*(text/html|application/xhtml\+xml|image/svg\+xml|text/javascript|"
     rb"application/javascript|application/ecmascript|text/ecmascript|"
-    rb"application/x-javascript|text/xml|application/xml|[\w.+-]+/[\w.-]+\+xml)\s*(;|$)",
+    rb"application/x-javascript|text/xml|application/xml|text/xsl|multipart/x-mixed-replace|[\w.+-]+/[\w.-]+\+xml)\s*(;|$)",
     re.IGNORECASE,
 )
 _CHARSET = re.compile(rb";\s*charset\s*=\s*([\w.:-]+)", re.IGNORECASE)

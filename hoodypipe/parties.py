@@ -7,6 +7,9 @@ they hold no rules of their own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from twisted.web.server import Request
 from zope.interface import implementer
 
@@ -16,6 +19,8 @@ from hoodypipe.state import IReceiver, ISender
 from hoodypipe.streaming import RelayRequest
 
 TEXT = b"text/plain; charset=utf-8"
+# Reason phrases twisted.web does not know (it would say "Unknown Status").
+_PHRASES = {429: b"Too Many Requests"}
 
 
 def set_common_headers(request: Request) -> None:
@@ -26,7 +31,7 @@ def set_common_headers(request: Request) -> None:
 def write_refusal(request: Request, refusal: Refusal) -> bytes:
     """Set up ``request`` to answer with ``refusal``; returns the body to write."""
     body = refusal.body
-    request.setResponseCode(refusal.status)
+    request.setResponseCode(refusal.status, _PHRASES.get(refusal.status))
     request.setHeader(b"Content-Type", TEXT)
     request.setHeader(b"Content-Length", b"%d" % len(body))
     request.setHeader(b"Cache-Control", b"no-store")
@@ -36,7 +41,12 @@ def write_refusal(request: Request, refusal: Refusal) -> bytes:
 
 def refuse_now(request: Request, refusal: Refusal) -> None:
     """Answer with ``refusal`` and end the response, whatever the request was."""
-    if request.finished or request._disconnected or request.startedWriting:
+    if request.finished or request._disconnected:
+        return
+    if request.startedWriting:
+        # Too late for a status code: cut it so it never looks complete.
+        transport: Any = request.channel.transport
+        transport.abortConnection()
         return
     body = write_refusal(request, refusal)
     request.write(body)
@@ -75,8 +85,15 @@ class SenderParty:
 class ReceiverParty:
     """A receiver waiting for its sender; answered with a body or a refusal."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(
+        self, request: Request,
+        on_refusal: Callable[[Request, Refusal], None] | None = None,
+    ) -> None:
         self.request = request
+        self._on_refusal = on_refusal
 
     def refuse(self, refusal: Refusal) -> None:
+        """Refusals decided later by the rules (408, 429, 503) are counted too."""
+        if self._on_refusal is not None:
+            self._on_refusal(self.request, refusal)
         refuse_now(self.request, refusal)

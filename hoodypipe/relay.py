@@ -149,6 +149,7 @@ class Relay:
             valve.shut = False
             self.valve_opened()
         if not self.valves:
+            self._sender_status("[INFO] A receiver disconnected.")
             self._fail(ALL_RECEIVERS_GONE, tell_sender=True)
         else:
             self._receiver_left(self.pipe)

@@ -156,6 +156,8 @@ class PipeRegistry:
         if pipe.sender is not None:
             raise Refusal(400, "Another sender is already connected on this path.",
                           "busy")
+        if len(pipe.receivers) >= pipe.n:
+            self._check_active_capacity()
         party = Party(sender)
         pipe.sender = party
         pipe.total_bytes = total_bytes
@@ -176,6 +178,8 @@ class PipeRegistry:
         pipe = self._pipe_for(name, n)
         if len(pipe.receivers) >= pipe.n:
             raise Refusal(400, "The number of receivers has reached its limit.", "busy")
+        if pipe.sender is not None and len(pipe.receivers) + 1 >= pipe.n:
+            self._check_active_capacity()
         party = Party(receiver)
         pipe.receivers.append(party)
         party.wait_timer = self._clock.callLater(
@@ -226,6 +230,11 @@ class PipeRegistry:
             raise Refusal(400, f"Number of receivers mismatch: this path expects "
                           f"n={pipe.n}, got n={n}.", "mismatch")
         return pipe
+
+    def _check_active_capacity(self) -> None:
+        """Refuse the party that would start a transfer when none may start."""
+        if self._active >= self._settings.max_active:
+            raise Refusal(429, "Server at maximum active transfer capacity.", "capacity")
 
     def _remember(self, pipe: Pipe) -> None:
         self._pipes.setdefault(pipe.name, pipe)
@@ -311,7 +320,20 @@ class PipeRegistry:
         self._changed(pipe)
         if self._start_transfer is None:
             raise RuntimeError("no byte path was given to the registry")
-        pipe.transfer = self._start_transfer(pipe)
+        try:
+            pipe.transfer = self._start_transfer(pipe)
+        except Exception:
+            self.log.failure("starting the transfer on {name} failed", name=pipe.name)
+            self._end_unstarted(pipe, "Internal server error")
+
+    def _end_unstarted(self, pipe: Pipe, reason: str) -> None:
+        """A streaming pipe with no byte path: answer every party, then end it."""
+        refusal = Refusal(500, reason + ".", "internal")
+        for party in pipe.receivers:
+            IReceiver(party.handle).refuse(refusal)
+        if pipe.sender is not None:
+            ISender(pipe.sender.handle).end(reason + ".")
+        self.transfer_ended(pipe, ok=False, reason=reason)
 
     def _fail_waiting_everyone(self, pipe: Pipe, refusal: Refusal) -> None:
         for party in pipe.receivers:
@@ -355,8 +377,10 @@ class PipeRegistry:
         self._schedule_idle_check(pipe)
 
     def _abort(self, pipe: Pipe, reason: str) -> None:
-        if pipe.transfer is not None:
-            ITransfer(pipe.transfer).abort(reason)
+        if pipe.transfer is None:
+            self._end_unstarted(pipe, reason)
+            return
+        ITransfer(pipe.transfer).abort(reason)
         if pipe.state == STREAMING:
             self.transfer_ended(pipe, ok=False, reason=reason)
 

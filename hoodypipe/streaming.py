@@ -27,7 +27,7 @@ from twisted.web import http, server
 from hoodypipe.chunked import ChunkedScanner, MalformedChunkedBody
 
 SEND_METHODS = (b"POST", b"PUT")
-HOLD_LIMIT = 256 * 1024
+HOLD_LIMIT = 64 * 1024
 LINGER_SECONDS = 5.0
 PROBE_SECONDS = 1.0
 _TCP_CLOSED_STATES = (7, 8)  # TCP_CLOSE, TCP_CLOSE_WAIT (linux/tcp_states.h)
@@ -40,7 +40,7 @@ def peer_has_closed(transport: object) -> bool:
     while it waits for receivers would only be noticed when its wait ends.
     """
     handle = getattr(transport, "getHandle", None)
-    if handle is None:
+    if handle is None or not hasattr(socket, "TCP_INFO"):
         return False
     sock = handle()
     if not isinstance(sock, socket.socket) or sock.family not in (
@@ -59,8 +59,8 @@ OnData = Callable[[bytes, int], None]
 class RequestBody:
     """The body of a send, from the socket to one consumer.
 
-    Until a consumer attaches, what arrives is held (the socket is paused as
-    soon as anything arrives, so at most a read or two); after ``discard()``
+    Until a consumer attaches, what arrives is held (the socket is paused once
+    HOLD_LIMIT is held, so at most that plus one read); after ``discard()``
     everything is dropped.
     """
 
@@ -163,6 +163,11 @@ class RequestBody:
         self._stop_probe()
         held, self._held = self._held, []
         self._held_bytes = 0
+        # Big reads only once the bytes have somewhere to go; while waiting,
+        # a sender holds at most HOLD_LIMIT plus one ordinary read.
+        transport: Any = self.request.channel.transport
+        if self.request.read_size and transport is not None:
+            transport.bufferSize = self.request.read_size
         # The socket was paused only to hold early reads; from here the relay's
         # valves govern it (replaying ``held`` below pauses it again if needed).
         self.resume()
@@ -251,8 +256,6 @@ class RelayRequest(server.Request):
         # The channel's idle timer would cut a send that waits for receivers or
         # is paused by a slow one; the registry's own timers govern instead.
         self._saved_timeout = channel.setTimeout(None)
-        if self.read_size and channel.transport is not None:
-            channel.transport.bufferSize = self.read_size
         self.method = channel._command
         self.uri = channel._path
         self.clientproto = channel._version
@@ -301,7 +304,7 @@ class RelayRequest(server.Request):
         upload read and dropped for a little while (a lingering close, so
         the client sees the final lines rather than a reset).
         """
-        if self.finished or self._disconnected:
+        if self.finished or self._disconnected or self._lingering is not None:
             return
         body = self.body
         if body is None or body.complete:
@@ -309,7 +312,7 @@ class RelayRequest(server.Request):
             self.finish()
             return
         body.discard()
-        if self.chunked and not self.startedWriting:
+        if not self.startedWriting:
             self.write(b"")
         transport: Any = self.channel.transport
         if self.chunked:
@@ -317,6 +320,28 @@ class RelayRequest(server.Request):
         self.channel.persistent = False
         transport.loseWriteConnection()
         self._lingering = self.channel.callLater(LINGER_SECONDS, self.abort_connection)
+
+    def finish(self) -> None:
+        """Never finish a keep-alive send while its body is still coming."""
+        body = self.body
+        if body is not None and not body.complete and not self.finished:
+            self.finish_send()  # once lingering, a second finish is a no-op
+            return
+        super().finish()
+
+    def processingFailed(self, reason: Failure) -> None:
+        """A bug while handling a send: answer in one line, keep the channel in sync."""
+        if self.body is None:
+            super().processingFailed(reason)
+            return
+        self._log.failure("error handling {method} {uri}", reason,
+                          method=self.method, uri=self.uri)
+        if not self.startedWriting:
+            self.setResponseCode(500)
+            self.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        if not self.finished and not self._disconnected:
+            self.write(b"[ERROR] Internal server error.\n")
+            self.finish_send()
 
     def abort_connection(self) -> None:
         transport: Any = self.channel.transport if self.channel else None

@@ -24,7 +24,6 @@ from hoodypipe.headers import content_length, receiver_headers
 from hoodypipe.names import RESERVED_API, parse_party, split_target, validate_name
 from hoodypipe.ops.health import health_body, health_code
 from hoodypipe.parties import (
-    TEXT,
     ReceiverParty,
     SenderParty,
     refuse_now,
@@ -177,7 +176,7 @@ class PipeServer:
 
     def _receive(self, request: Request, name: str) -> Any:
         params = self._params(request)
-        receiver = ReceiverParty(request)
+        receiver = ReceiverParty(request, self.on_refusal)
         pipe = self.registry.join_receiver(name, params.n, params.wait, receiver)
         request.notifyFinish().addErrback(self._gone, pipe, receiver)
         return until_done(request)
@@ -245,4 +244,3 @@ def _method_refusal(request: Request, allowed: bytes) -> Refusal:
     return Refusal(405, f"Method {method} is not allowed.", "method")
 
 
-__all__ = ["PipeServer", "TEXT"]

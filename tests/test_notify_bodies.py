@@ -58,9 +58,14 @@ def test_webhook_body_without_public_url() -> None:
     assert body["reason"] == "Sender disconnected"
 
 
-def test_progress_url_escapes_the_name() -> None:
-    assert progress_url("http://h:8080", "a b/c?d#e%") == (
-        "http://h:8080/api/v1/pipe/a%20b/c%3Fd%23e%25?progress"
+def test_progress_url_keeps_the_names_own_percent_encoding() -> None:
+    # Pipe names are the raw, percent-encoded path the server saw: quoting
+    # them again would point at another pipe (a%2520b instead of a%20b).
+    assert progress_url("http://h:8080", "a%20b/caf%C3%A9") == (
+        "http://h:8080/api/v1/pipe/a%20b/caf%C3%A9?progress"
+    )
+    assert progress_url("http://h:8080", "a b/c?d#e") == (
+        "http://h:8080/api/v1/pipe/a%20b/c%3Fd%23e?progress"
     )
     assert progress_url(None, "x") is None
 

@@ -26,6 +26,7 @@ def test_wheel_installs_and_twistd_lists_hoodypipe(tmp_path: Path) -> None:
     assert "twisted/plugins/hoodypipe_plugin.py" in names
     assert "hoodypipe/py.typed" in names
     assert "hoodypipe/spectators/dashboard.html" in names
+    assert "hoodypipe/sendpage.html" in names
     assert not any(n.endswith("dropin.cache") for n in names)
     assert "twisted/__init__.py" not in names
     assert "twisted/plugins/__init__.py" not in names

@@ -247,7 +247,7 @@ def test_last_receiver_killed_fails_the_transfer(
     assert lines[-2:] == [
         "[INFO] A receiver disconnected.",
         "[ERROR] All receivers disconnected before transfer completed.",
-    ] or lines[-1] == "[ERROR] All receivers disconnected before transfer completed."
+    ]
     assert "[INFO] Transfer complete." not in lines
     assert_reusable(service, clients, tmp_path, "lastdrop")
 

@@ -532,25 +532,28 @@ def test_max_active_refuses_new_names_with_429_until_one_ends() -> None:
     assert [p.name for p in w.starter.pipes] == ["a", "b"]
 
 
-def test_pipe_filling_up_while_at_max_active_fails_everyone_with_429() -> None:
+def test_party_that_would_start_a_transfer_at_max_active_gets_429_alone() -> None:
+    """Only the newcomer is refused; the parties already waiting keep waiting."""
     w = world(Settings(max_active=1))
     sender_b, pipe_b = w.sender("b", n=2)
     early_b, _ = w.receiver("b", n=2)
+    w.receiver("c")
     w.sender("a")
     w.receiver("a")
-    late_b, _ = w.receiver("b", n=2)
-    capacity = (429, "Server at maximum active transfer capacity.", "capacity")
-    assert early_b.refusals == [capacity]
-    assert late_b.refusals == [capacity]
-    assert sender_b.ended == ["Server at maximum active transfer capacity."]
+    with pytest.raises(Refusal) as refused_receiver:
+        w.receiver("b", n=2)
+    assert (refused_receiver.value.status, refused_receiver.value.code) == (429, "capacity")
+    assert early_b.refusals == [] and sender_b.ended == []
+    assert w.registry.status("b").receivers == 1
     assert [p.name for p in w.starter.pipes] == ["a"]
-    assert [(d.name, d.ok, d.reason) for d in w.observer.done] == [
-        ("b", False, "Server at maximum active transfer capacity")]
-    assert w.idle("b")
+    assert w.observer.done == []
     assert w.registry.active_count() == 1
-    assert w.registry.waiting_count() == 0
-    timers = [c for c in w.clock.getDelayedCalls() if c.args and c.args[0] is pipe_b]
-    assert timers == []
+    assert w.registry.waiting_count() == 2
+    # A sender that would fill a waiting pipe is refused the same way.
+    with pytest.raises(Refusal) as refused_sender:
+        w.sender("c")
+    assert refused_sender.value.status == 429
+    assert pipe_b.state == "waiting"
 
 
 # -- leaving before streaming --------------------------------------------------
@@ -998,3 +1001,19 @@ def test_starting_without_a_byte_path_is_a_programming_error() -> None:
     registry.join_receiver("p", 1, 300, FakeReceiver())
     with pytest.raises(RuntimeError, match="no byte path"):
         registry.join_sender("p", 1, 300, FakeSender(), None)
+
+
+def test_a_byte_path_that_fails_to_start_answers_everyone_and_ends_the_pipe() -> None:
+    w = world()
+
+    def broken(pipe: Pipe) -> object:
+        raise RuntimeError("bug in the byte path")
+
+    w.registry.set_transfer_starter(broken)
+    receiver, _ = w.receiver()
+    sender, pipe = w.sender()
+    assert receiver.refusals == [(500, "Internal server error.", "internal")]
+    assert sender.ended == ["Internal server error."]
+    assert [(d.ok, d.reason) for d in w.observer.done] == [(False, "Internal server error")]
+    assert w.idle() and w.registry.active_count() == 0
+    assert w.clock.getDelayedCalls() == []

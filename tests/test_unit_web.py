@@ -695,3 +695,22 @@ def test_a_connection_closed_while_waiting_frees_the_slot(server: Server) -> Non
     assert server.registry.waiting_count() == 0
     assert [(d.name, d.reason) for d in server.observer.done] == [
         ("gone2", "Sender disconnected")]
+
+
+def test_a_bug_while_handling_a_send_answers_one_line_and_never_parses_the_body(
+    server: Server, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected error must not finish a keep-alive send mid-body (smuggling)."""
+    import hoodypipe.web
+
+    def broken(value: bytes | None) -> int | None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(hoodypipe.web, "content_length", broken)
+    sender = server.connect().request(b"PUT", b"/bug", b"Content-Length: 1000")
+    sender.send(b"GET /help HTTP/1.1\r\nHost: smuggled\r\n\r\n")
+    responses = parse_responses(sender.transport.value())
+    assert [r.status for r in responses] == [500]
+    assert responses[0].body == b"[ERROR] Internal server error.\n"
+    assert b"smuggled" not in sender.transport.value()
+    assert sender.transport.write_closed

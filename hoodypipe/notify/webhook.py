@@ -25,7 +25,7 @@ def progress_url(public_url: str | None, name: str) -> str | None:
     public address."""
     if not public_url:
         return None
-    return public_url.rstrip("/") + PIPE_PREFIX + quote(name, safe="/") + "?progress"
+    return public_url.rstrip("/") + PIPE_PREFIX + quote(name, safe="/%!$&'()*+,;=:@~") + "?progress"
 
 
 def wants_notification(settings: Settings, result: TransferResult) -> bool:

@@ -20,8 +20,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from hoodypipe.ops.sdnotify import SystemdNotifier
-
-SHUTTING_DOWN = "Server shutting down"
+from hoodypipe.state import SHUTTING_DOWN
 
 
 class Drainable(Protocol):
