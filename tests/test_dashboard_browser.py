@@ -12,7 +12,6 @@ Needs ``apt-get install chromium`` and ``pip install playwright`` (never
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -23,52 +22,15 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browser import ARTIFACTS, launched_chromium
 from tests.clients import Clients, wait_for
-from tests.service import REPO, running_service
+from tests.service import running_service
 from tests.test_spectator_live import Paced
-
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-    "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def chromium_path() -> str:
-    for candidate in CHROMIUM_CANDIDATES:
-        if Path(candidate).exists():
-            return candidate
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed"
-    )
-    executable = chromium_path()
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    started = Clients(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
+    yield from launched_chromium()
 
 
 class Watched:

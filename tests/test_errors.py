@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.clients import Clients, nothing_registered, wait_for, wait_until_waiting
 from tests.service import Service, running_service
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    running = Clients(tmp_path)
-    yield running
-    running.stop_all()
 
 
 def assert_refused(curl_run: object, status: int, line: str) -> None:

@@ -8,20 +8,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.clients import Clients, nothing_registered, wait_until_waiting
 from tests.service import Service, running_service
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    running = Clients(tmp_path)
-    yield running
-    running.stop_all()
 
 
 def connect(service: Service) -> socket.socket:

@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 
 from hoodypipe import sendpage
+from tests.browser import ARTIFACTS, launched_chromium
 from tests.clients import Clients, get_json, nothing_registered, wait_for, wait_until_waiting
 from tests.service import Service, running_service
-from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, Watched, chromium_path
+from tests.test_dashboard_browser import Watched
 
 BROWSER_ACCEPT = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
@@ -41,27 +42,9 @@ def service(tmp_path: Path) -> Iterator[Service]:
         yield started
 
 
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    started = Clients(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    executable = chromium_path()
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    yield from launched_chromium()
 
 
 def unique(prefix: str) -> str:

@@ -48,13 +48,6 @@ PACER = (
 )
 
 
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    started = Clients(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
 
 
 @pytest.fixture

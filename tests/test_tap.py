@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ from hoodypipe.settings import Settings
 from hoodypipe.tap import Options
 from tests.clients import Clients, nothing_registered, wait_for, wait_until_waiting
 from tests.service import REPO, TWISTD, free_port, service_env, wait_until_listening
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    running = Clients(tmp_path)
-    yield running
-    running.stop_all()
 
 
 def parse(*args: str) -> Options:

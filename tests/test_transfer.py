@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +26,6 @@ SENDER_LINES_RECEIVER_FIRST = [
 ]
 
 
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[Clients]:
-    running = Clients(tmp_path)
-    yield running
-    running.stop_all()
 
 
 @pytest.fixture(scope="module")
