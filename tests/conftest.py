@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 
 from tests.clients import Clients
 from tests.service import Service, running_service
+from tests.test_notify_kit import Answer, RecordingReceiver, Started, listen_local
+from tests.test_watch_kit import FakeFeed, Script, Serve
 
 
 @pytest.fixture
@@ -24,3 +28,35 @@ def clients(tmp_path: Path) -> Iterator[Clients]:
         yield started
     finally:
         started.stop_all()
+
+
+@pytest_twisted.async_yield_fixture
+async def receiver_for() -> AsyncIterator[Callable[[list[Answer]], Started]]:
+    """Start recording receivers on loopback; all stop at the end of the test."""
+    ports = []
+
+    def start(answers: list[Answer]) -> Started:
+        receiver = RecordingReceiver(answers, time.monotonic)
+        port, number = listen_local(receiver)
+        ports.append(port)
+        return receiver, f"http://127.0.0.1:{number}/hook"
+
+    yield start
+    for port in ports:
+        await port.stopListening()
+
+
+@pytest_twisted.async_yield_fixture
+async def serve() -> AsyncIterator[Serve]:
+    started = []
+
+    def start(scripts: list[Script]) -> tuple[FakeFeed, str]:
+        feed = FakeFeed(scripts)
+        port, number = listen_local(feed)
+        started.append((feed, port))
+        return feed, f"http://127.0.0.1:{number}/api/v1/pipe/demo"
+
+    yield start
+    for feed, port in started:
+        feed.close_all()
+        await port.stopListening()

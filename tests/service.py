@@ -36,6 +36,19 @@ def service_env() -> dict[str, str]:
     return env
 
 
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                 timeout: float = 10.0) -> int | None:
+    """Ask ``process`` to stop with ``sig``; kill it if it outlives ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
+
+
 @attrs.define
 class Service:
     process: subprocess.Popen[bytes]

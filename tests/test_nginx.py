@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.service import REPO, Service, free_port, running_service
+from tests.service import REPO, Service, free_port, running_service, stop_process
 from tests.test_ops_curl import (
     Spectator,
     get_json,
@@ -124,13 +124,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Nginx, list[Service]]]:
 
 
 def _stop_nginx(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, signal.SIGQUIT)
 
 
 def _answers(url: str) -> bool:

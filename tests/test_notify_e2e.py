@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
@@ -23,28 +23,13 @@ from tests.test_notify_kit import (
     HANG,
     Answer,
     Received,
-    RecordingReceiver,
+    Started,
     eventually,
-    listen_local,
 )
 
 PUBLIC = "http://pipe.example:8080"
-Started = tuple[RecordingReceiver, str]
 
 
-@pytest_twisted.async_yield_fixture
-async def receiver_for() -> AsyncIterator[Callable[[list[Answer]], Started]]:
-    ports = []
-
-    def start(answers: list[Answer]) -> Started:
-        receiver = RecordingReceiver(answers, time.monotonic)
-        port, number = listen_local(receiver)
-        ports.append(port)
-        return receiver, f"http://127.0.0.1:{number}/hook"
-
-    yield start
-    for port in ports:
-        await port.stopListening()
 
 
 # -- transfers, blocking: run them in a thread (deferToThread) ----------------

@@ -125,3 +125,7 @@ def test_receiver_plays_its_script_then_repeats_the_last_answer() -> None:
     assert codes == [(500, None), (429, ["3"]), (202, None), (202, None)]
     assert [r.at for r in receiver.received] == [0, 1, 2, 3]
     assert receiver.received[0].body == b"{}"
+
+
+#: A started recording receiver and its URL.
+Started = tuple["RecordingReceiver", str]

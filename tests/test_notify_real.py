@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest_twisted
 from twisted.internet import reactor
@@ -17,33 +17,17 @@ from tests.service import free_port
 from tests.test_notify_kit import (
     HANG,
     Answer,
-    RecordingReceiver,
+    Started,
     eventually,
-    listen_local,
 )
 
 RESULT = TransferResult(
     name="real", transfer_id="r1", ok=True, bytes=1, total_bytes=1,
     started_at=1.0, ended_at=2.0, receivers=1,
 )
-Started = tuple[RecordingReceiver, str]
 FAST = RetryPolicy(tries=3, initial=0.05, factor=2.0, max_delay=1.0)
 
 
-@pytest_twisted.async_yield_fixture
-async def receiver_for() -> AsyncIterator[Callable[[list[Answer]], Started]]:
-    """Start recording receivers on loopback; all stop at the end of the test."""
-    ports = []
-
-    def start(answers: list[Answer]) -> Started:
-        receiver = RecordingReceiver(answers, time.monotonic)
-        port, number = listen_local(receiver)
-        ports.append(port)
-        return receiver, f"http://127.0.0.1:{number}/hook"
-
-    yield start
-    for port in ports:
-        await port.stopListening()
 
 
 def notifier(url: str, **settings: object) -> Notifier:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hoodypipe.settings import Settings
-from tests.service import REPO, TWISTD, free_port, service_env, wait_until_listening
+from tests.service import REPO, TWISTD, free_port, service_env, stop_process, wait_until_listening
 from tests.test_ops_curl import (
     get_json,
     needs_curl,
@@ -151,13 +151,7 @@ def messages(sock: socket.socket, timeout: float) -> list[str]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, timeout=15)
 
 
 def transfer(base: str, tmp_path: Path, name: str, size: int = 300_000) -> None:

@@ -28,6 +28,7 @@ from hoodypipe.state import (
     Pipe,
     PipeRegistry,
 )
+from tests.observers import Recorder
 
 WAITING_1 = "[INFO] Waiting for 1 receiver(s) to connect..."
 STREAMING_1 = "[INFO] Streaming to 1 receiver(s)..."
@@ -111,21 +112,6 @@ class Starter:
         return [t.pipe for t in self.transfers]
 
 
-@implementer(ITransferObserver)
-class Recorder:
-    def __init__(self) -> None:
-        self.changes: list[PipeStatus] = []
-        self.done: list[TransferResult] = []
-
-    def pipe_changed(self, status: PipeStatus) -> None:
-        self.changes.append(status)
-
-    def transfer_done(self, result: TransferResult) -> None:
-        self.done.append(result)
-
-    def states(self, name: str) -> list[tuple[str, bool, int]]:
-        return [(s.state, s.has_sender, s.receivers) for s in self.changes
-                if s.name == name]
 
 
 @implementer(ITransferObserver)

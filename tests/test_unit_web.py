@@ -19,11 +19,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from hoodypipe.app import HoodypipeService
-from hoodypipe.events import ITransferObserver, PipeStatus, TransferResult
 from hoodypipe.settings import Settings
+from tests.observers import Recorder
 
 PIPE_ALLOW = b"GET, HEAD, POST, PUT, OPTIONS"
 PAGE_ALLOW = b"GET, HEAD, OPTIONS"
@@ -126,17 +125,6 @@ def test_response_reader() -> None:
 # -- the in-memory server -----------------------------------------------------------
 
 
-@implementer(ITransferObserver)
-class Recorder:
-    def __init__(self) -> None:
-        self.changes: list[PipeStatus] = []
-        self.done: list[TransferResult] = []
-
-    def pipe_changed(self, status: PipeStatus) -> None:
-        self.changes.append(status)
-
-    def transfer_done(self, result: TransferResult) -> None:
-        self.done.append(result)
 
 
 class Transport(StringTransport):

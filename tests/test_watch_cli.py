@@ -7,7 +7,6 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest_twisted
@@ -15,25 +14,7 @@ from twisted.internet.threads import deferToThread
 
 from tests.service import REPO, free_port, service_env
 from tests.test_notify_kit import RecordingReceiver, listen_local
-from tests.test_watch_kit import DROP, FakeFeed, Script, done, progress, state
-
-Serve = Callable[[list[Script]], tuple[FakeFeed, str]]
-
-
-@pytest_twisted.async_yield_fixture
-async def serve() -> AsyncIterator[Serve]:
-    started = []
-
-    def start(scripts: list[Script]) -> tuple[FakeFeed, str]:
-        feed = FakeFeed(scripts)
-        port, number = listen_local(feed)
-        started.append((feed, port))
-        return feed, f"http://127.0.0.1:{number}/api/v1/pipe/demo"
-
-    yield start
-    for feed, port in started:
-        feed.close_all()
-        await port.stopListening()
+from tests.test_watch_kit import DROP, Script, Serve, done, progress, state
 
 
 def run_cli(*args: str, tty: bool = False) -> subprocess.CompletedProcess[str]:

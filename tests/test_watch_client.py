@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
 
 import pytest_twisted
 from treq.client import HTTPClient
@@ -19,35 +18,16 @@ from hoodypipe.watch import (
     WatchResult,
 )
 from tests.service import free_port
-from tests.test_notify_kit import listen_local
 from tests.test_watch_kit import (
     DROP,
     HANG,
-    FakeFeed,
     Script,
+    Serve,
     block,
     done,
     progress,
     state,
 )
-
-Serve = Callable[[list[Script]], tuple[FakeFeed, str]]
-
-
-@pytest_twisted.async_yield_fixture
-async def serve() -> AsyncIterator[Serve]:
-    started = []
-
-    def start(scripts: list[Script]) -> tuple[FakeFeed, str]:
-        feed = FakeFeed(scripts)
-        port, number = listen_local(feed)
-        started.append((feed, port))
-        return feed, f"http://127.0.0.1:{number}/api/v1/pipe/demo"
-
-    yield start
-    for feed, port in started:
-        feed.close_all()
-        await port.stopListening()
 
 
 async def watch(url: str, **options: float) -> tuple[WatchResult, Watcher, io.StringIO]:

@@ -7,6 +7,7 @@ bare status), and records what each connection asked for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -124,3 +125,7 @@ def test_blocks_are_valid_event_stream() -> None:
     ]
     assert parser.retry_ms == 10
     assert json.loads(events[2].data)["ok"] is True
+
+
+#: Starts a fake feed on loopback with these scripts; gives it and its URL.
+Serve = Callable[[list["Script"]], tuple["FakeFeed", str]]
