@@ -116,9 +116,9 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    from hoodypipe.app import build_app
     from hoodypipe.ops.drain import DrainService
     from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
+    from hoodypipe.service import build_app
 
     notifier = SystemdNotifier.from_environment()
     app = build_app(reactor, options.settings)

@@ -1,3 +1,5 @@
+"""Fixtures shared by unit and live tests; their building blocks are in tests/kit."""
+
 from __future__ import annotations
 
 import time
@@ -7,10 +9,10 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from tests.clients import Clients
-from tests.service import Service, running_service
-from tests.test_notify_kit import Answer, RecordingReceiver, Started, listen_local
-from tests.test_watch_kit import FakeFeed, Script, Serve
+from tests.kit.clients import Clients
+from tests.kit.notify import Answer, RecordingReceiver, Started, listen_local
+from tests.kit.service import Service, running_service
+from tests.kit.watchfeed import FakeFeed, Script, Serve
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IAgent
 from zope.interface import implementer
 
-from hoodypipe.events import ITransferObserver, PipeStatus, TransferResult
+from hoodypipe.common.wire import JSONObject, done_event
+from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
 from hoodypipe.notify.delivery import (
     Delivery,
     HTTPClientLike,
@@ -36,7 +37,6 @@ from hoodypipe.notify.pagerduty import pagerduty_event
 from hoodypipe.notify.retry import RetryPolicy
 from hoodypipe.notify.webhook import progress_url, wants_notification, webhook_body
 from hoodypipe.settings import Settings
-from hoodypipe.wire import JSONObject, done_event
 
 MAX_PENDING = 1000
 

@@ -19,8 +19,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from hoodypipe.notify.humanize import human_bytes, human_duration
-from hoodypipe.wire import JSONObject
+from hoodypipe.common.humanize import human_bytes, human_duration
+from hoodypipe.common.wire import JSONObject
 
 SUMMARY_LIMIT = 1024
 DEDUP_LIMIT = 255

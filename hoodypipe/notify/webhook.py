@@ -2,7 +2,7 @@
 The ``--on-done`` webhook: which transfers it is for, and what it says.
 
 The body is the ``done`` event of the spectator feed (built by
-:func:`hoodypipe.wire.done_event`, so the two never drift apart) plus where
+:func:`hoodypipe.common.wire.done_event`, so the two never drift apart) plus where
 it happened: the pipe ``name``, the ``server`` it ran on and a
 ``progressUrl`` a human can open, both from ``--public-url`` (``null``
 without it; the server never guesses its own address from a request).
@@ -13,9 +13,9 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from urllib.parse import quote
 
-from hoodypipe.events import TransferResult
+from hoodypipe.common.wire import JSONObject, done_event
+from hoodypipe.core.events import TransferResult
 from hoodypipe.settings import Settings
-from hoodypipe.wire import JSONObject, done_event
 
 PIPE_PREFIX = "/api/v1/pipe/"
 

@@ -19,8 +19,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from hoodypipe.core.registry import SHUTTING_DOWN
 from hoodypipe.ops.sdnotify import SystemdNotifier
-from hoodypipe.state import SHUTTING_DOWN
 
 
 class Drainable(Protocol):

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 import hoodypipe
-from hoodypipe.events import (
+from hoodypipe.core.events import (
     COMPLETE,
     FAILED,
     ITransferObserver,

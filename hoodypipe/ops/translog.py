@@ -26,7 +26,7 @@ from twisted.logger import (
 )
 from zope.interface import implementer
 
-from hoodypipe.events import ITransferObserver, PipeStatus, TransferResult
+from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
 
 MAX_LOGGED_PATH = 256
 

@@ -11,18 +11,14 @@ is inserted as text by the script.
 from __future__ import annotations
 
 import html
-import secrets
 from functools import cache
 from importlib import resources
 from urllib.parse import unquote
 
-import attrs
+from hoodypipe.web import pagekit
+from hoodypipe.web.pagekit import Page, content_security_policy
 
-
-@attrs.frozen
-class Page:
-    body: bytes
-    headers: tuple[tuple[bytes, bytes], ...]
+__all__ = ["Page", "content_security_policy", "display_name", "render", "template"]
 
 
 @cache
@@ -34,19 +30,6 @@ def template() -> str:
     )
 
 
-def content_security_policy(nonce: str) -> str:
-    return (
-        "default-src 'none'; "
-        f"script-src 'nonce-{nonce}'; "
-        f"style-src 'nonce-{nonce}'; "
-        "connect-src 'self'; "
-        "img-src data:; "
-        "base-uri 'none'; "
-        "form-action 'none'; "
-        "frame-ancestors 'none'"
-    )
-
-
 def display_name(name: str) -> str:
     """A pipe name as people read it: names are kept percent-encoded."""
     return unquote(name, errors="replace")
@@ -54,17 +37,10 @@ def display_name(name: str) -> str:
 
 def render(name: str, nonce: str | None = None) -> Page:
     """The page for pipe ``name``; ``nonce`` is fresh unless a test fixes it."""
-    if nonce is None:
-        nonce = secrets.token_urlsafe(18)
+    nonce = nonce or pagekit.new_nonce()
     body = (
         template()
         .replace("{{nonce}}", nonce)
         .replace("{{name}}", html.escape(display_name(name), quote=True))
     )
-    headers = (
-        (b"Content-Security-Policy", content_security_policy(nonce).encode()),
-        (b"Cache-Control", b"no-store"),
-        (b"Referrer-Policy", b"no-referrer"),
-        (b"X-Frame-Options", b"DENY"),
-    )
-    return Page(body.encode("utf-8"), headers)
+    return pagekit.page(body, nonce)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from hoodypipe.wire import JSONObject
+from hoodypipe.common.wire import JSONObject
 
 
 class LastTransfers:

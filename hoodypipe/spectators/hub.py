@@ -23,8 +23,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from hoodypipe import wire
-from hoodypipe.events import (
+from hoodypipe.common import wire
+from hoodypipe.core.events import (
     COMPLETE,
     FAILED,
     IDLE,
@@ -35,17 +35,18 @@ from hoodypipe.events import (
     TransferResult,
 )
 from hoodypipe.settings import Settings
-from hoodypipe.spectators import dashboard, negotiation, sse
+from hoodypipe.spectators import dashboard, sse
 from hoodypipe.spectators.feed import Block, SpectatorFeed, SpectatorRequest
 from hoodypipe.spectators.history import LastTransfers
 from hoodypipe.spectators.rate import RateMeter
+from hoodypipe.web import negotiation
 
 #: EventSource's reconnection delay hint, in milliseconds.
 RETRY_MS = 2000
 
 
 class Registry(Protocol):
-    """What the hub needs from ``hoodypipe.state.PipeRegistry``."""
+    """What the hub needs from ``hoodypipe.core.registry.PipeRegistry``."""
 
     def status(self, name: str) -> PipeStatus: ...
 

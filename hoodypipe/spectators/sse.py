@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from hoodypipe.wire import JSONObject
+from hoodypipe.common.wire import JSONObject
 
 CONTENT_TYPE = b"text/event-stream"
 

@@ -1,0 +1,99 @@
+"""
+The HTTP side of a sender and a receiver, as the rules in ``state`` see them.
+
+These adapters only turn the registry's decisions into bytes on a response;
+they hold no rules of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.web.server import Request
+from zope.interface import implementer
+
+from hoodypipe.bytepath.request import RelayRequest
+from hoodypipe.core.errors import Refusal
+from hoodypipe.core.registry import IReceiver, ISender
+from hoodypipe.web.headers import FIXED
+
+TEXT = b"text/plain; charset=utf-8"
+# Reason phrases twisted.web does not know (it would say "Unknown Status").
+_PHRASES = {429: b"Too Many Requests"}
+
+
+def set_common_headers(request: Request) -> None:
+    for name, value in FIXED:
+        request.setHeader(name, value)
+
+
+def write_refusal(request: Request, refusal: Refusal) -> bytes:
+    """Set up ``request`` to answer with ``refusal``; returns the body to write."""
+    body = refusal.body
+    request.setResponseCode(refusal.status, _PHRASES.get(refusal.status))
+    request.setHeader(b"Content-Type", TEXT)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.setHeader(b"Cache-Control", b"no-store")
+    set_common_headers(request)
+    return body
+
+
+def refuse_now(request: Request, refusal: Refusal) -> None:
+    """Answer with ``refusal`` and end the response, whatever the request was."""
+    if request.finished or request._disconnected:
+        return
+    if request.startedWriting:
+        # Too late for a status code: cut it so it never looks complete.
+        transport: Any = request.channel.transport
+        transport.abortConnection()
+        return
+    body = write_refusal(request, refusal)
+    request.write(body)
+    if isinstance(request, RelayRequest):
+        request.finish_send()
+    else:
+        request.finish()
+
+
+@implementer(ISender)
+class SenderParty:
+    """A sender's response: 200 at once, then one status line per event."""
+
+    def __init__(self, request: RelayRequest) -> None:
+        self.request = request
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", TEXT)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"X-Accel-Buffering", b"no")
+        set_common_headers(request)
+
+    def status(self, line: str) -> None:
+        request = self.request
+        if not request.finished and not request._disconnected:
+            request.write(line.encode() + b"\n")
+
+    def end(self, error: str | None) -> None:
+        if error is None:
+            self.status("[INFO] Transfer complete.")
+        else:
+            self.status(f"[ERROR] {error}")
+        self.request.finish_send()
+
+
+@implementer(IReceiver)
+class ReceiverParty:
+    """A receiver waiting for its sender; answered with a body or a refusal."""
+
+    def __init__(
+        self, request: Request,
+        on_refusal: Callable[[Request, Refusal], None] | None = None,
+    ) -> None:
+        self.request = request
+        self._on_refusal = on_refusal
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Refusals decided later by the rules (408, 429, 503) are counted too."""
+        if self._on_refusal is not None:
+            self._on_refusal(self.request, refusal)
+        refuse_now(self.request, refusal)

@@ -1,0 +1,160 @@
+"""
+The twistd plugin run for real: a dropin that imports nothing, UsageErrors from
+twistd, and the TCP, UNIX and TLS listeners. Option parsing alone is tested in
+memory in ``tests/unit/test_tap.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.kit.clients import Clients, nothing_registered, wait_until_waiting
+from tests.kit.service import REPO, TWISTD, free_port, service_env, wait_until_listening
+from tests.kit.waiting import wait_for
+
+
+def test_scanning_the_dropin_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from twisted.plugin import getPlugins\n"
+        "from twisted.application.service import IServiceMaker\n"
+        "names = [p.tapname for p in getPlugins(IServiceMaker)]\n"
+        "assert 'hoodypipe' in names, names\n"
+        "heavy = [m for m in ('hoodypipe.tap', 'hoodypipe.service', 'klein', "
+        "'twisted.internet.reactor') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=service_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_bad_listen_endpoint_is_reported(tmp_path: Path) -> None:
+    done = subprocess.run([str(TWISTD), "--nodaemon", "--pidfile=", "hoodypipe",
+                           "--listen", "nonsense:1"], env=service_env(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "--listen 'nonsense:1'" in done.stdout + done.stderr
+
+
+def test_tcp_and_unix_listeners_serve_the_same_pipes(tmp_path: Path, clients: Clients) -> None:
+    port = free_port()
+    sock_path = tmp_path / "pipe.sock"
+    log = tmp_path / "twistd.log"
+    process = subprocess.Popen(
+        [str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log}", "hoodypipe",
+         "--listen", f"tcp:{port}:interface=127.0.0.1", "--listen", f"unix:{sock_path}"],
+        env=service_env(), cwd=tmp_path)
+    try:
+        wait_until_listening(port, process, log)
+        wait_for(sock_path.exists, 10, "the unix socket")
+        payload = tmp_path / "p.bin"
+        payload.write_bytes(os.urandom(500_000))
+        receiver = clients.curl("--unix-socket", str(sock_path), "http://x/both")
+        wait_until_waiting(f"http://127.0.0.1:{port}", "both")
+        sender = clients.send_file(f"http://127.0.0.1:{port}/both", payload)
+        assert sender.wait(60) == 0 and receiver.wait(60) == 0
+        assert receiver.out.read_bytes() == payload.read_bytes()
+        nothing_registered(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def test_waiting_sender_gets_keepalive_lines(tmp_path: Path, clients: Clients) -> None:
+    from tests.kit.service import running_service
+    with running_service(tmp_path, "--keepalive-interval", "0.5") as service:
+        sender = clients.curl("--data-binary", "hi", service.url("ka", "wait=30"))
+        wait_for(lambda: sender.text().count("[INFO] Still waiting for 1 receiver(s)...") >= 2,
+                 15, "two keep-alive lines")
+        receiver = clients.receive(service.url("ka"))
+        assert receiver.wait(30) == 0 and sender.wait(30) == 0
+        assert receiver.out.read_bytes() == b"hi"
+
+
+def test_idle_timeout_ends_a_stalled_transfer(tmp_path: Path) -> None:
+    from tests.kit.service import running_service
+    with running_service(tmp_path, "--idle-timeout", "1") as service:
+        receiver = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        receiver.sendall(b"GET /stall HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_until_waiting(service.base, "stall")
+        sender = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        sender.sendall(b"PUT /stall HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sender.setblocking(False)
+        block = b"%x\r\n" % 65536 + b"s" * 65536 + b"\r\n"
+        status = b""
+        deadline = time.monotonic() + 30
+        while b"[ERROR]" not in status and time.monotonic() < deadline:
+            try:
+                sender.send(block)
+            except BlockingIOError:
+                pass
+            try:
+                chunk = sender.recv(65536)
+                if not chunk:
+                    break
+                status += chunk
+            except BlockingIOError:
+                time.sleep(0.02)
+        assert b"[ERROR] Idle timeout." in status
+        receiver.settimeout(10)
+        got = b""
+        try:
+            while chunk := receiver.recv(1 << 20):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        assert not got.endswith(b"0\r\n\r\n"), "an aborted body must not look complete"
+        sender.close()
+        receiver.close()
+        nothing_registered(service.base)
+
+
+def test_ssl_listener_serves_pipes(tmp_path: Path, clients: Clients) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem = tmp_path / "server.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM))
+    port, tls_port = free_port(), free_port()
+    log = tmp_path / "twistd.log"
+    process = subprocess.Popen(
+        [str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log}", "hoodypipe",
+         "--listen", f"tcp:{port}:interface=127.0.0.1",
+         "--listen", f"ssl:{tls_port}:interface=127.0.0.1:privateKey={pem}"],
+        env=service_env(), cwd=tmp_path)
+    try:
+        wait_until_listening(port, process, log)
+        payload = tmp_path / "p.bin"
+        payload.write_bytes(os.urandom(2_000_000))
+        receiver = clients.curl("--cacert", str(pem), f"https://localhost:{tls_port}/tls")
+        wait_until_waiting(f"http://127.0.0.1:{port}", "tls")
+        sender = clients.send_file(f"https://localhost:{tls_port}/tls", payload,
+                                   "--cacert", str(pem))
+        assert sender.wait(60) == 0 and receiver.wait(60) == 0
+        assert receiver.out.read_bytes() == payload.read_bytes()
+        nothing_registered(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(15)

@@ -1,0 +1,50 @@
+"""The twistd plugin's options: defaults, every option, and UsageErrors (in memory)."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.python.usage import UsageError
+
+from hoodypipe.settings import Settings
+from hoodypipe.tap import Options
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_defaults_are_the_contracts() -> None:
+    options = parse()
+    assert options["listen"] == ["tcp:8080"]
+    assert options.settings == Settings()
+    s = options.settings
+    assert (s.max_waiting, s.max_active, s.max_receivers) == (1000, 1000, 256)
+    assert (s.default_wait, s.max_wait, s.idle_timeout) == (300, 3600, 300)
+    assert (s.max_spectators, s.max_watched, s.spectator_ttl, s.linger) == (50, 500, 1800, 30)
+
+
+def test_every_option_reaches_the_settings() -> None:
+    options = parse("--listen", "tcp:1", "--listen", "unix:/tmp/x.sock",
+                    "--max-waiting", "7", "--max-active", "8", "--idle-timeout", "9.5",
+                    "--linger", "2", "--on-done", "http://127.0.0.1:9/h",
+                    "--on-done-failed-only", "--grace", "5")
+    assert options["listen"] == ["tcp:1", "unix:/tmp/x.sock"]
+    s = options.settings
+    assert (s.max_waiting, s.max_active, s.idle_timeout, s.linger) == (7, 8, 9.5, 2)
+    assert s.on_done == ("http://127.0.0.1:9/h",) and s.on_done_failed_only
+    assert s.grace == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-waiting", "0"], "--max-waiting '0'"),
+    (["--max-waiting", "many"], "--max-waiting 'many'"),
+    (["--idle-timeout", "-1"], "--idle-timeout '-1'"),
+    (["--default-wait", "100", "--max-wait", "50"], "--default-wait must not exceed"),
+    (["--on-done", "ftp://x"], "--on-done needs an http(s) URL"),
+])
+def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse(*args)
+    assert message in str(raised.value)

@@ -1,0 +1,230 @@
+"""Which sender headers reach the receivers, and in what shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from twisted.web.http_headers import Headers
+
+from hoodypipe.web.headers import (
+    DEFAULT_TYPE,
+    FIXED,
+    MAX_X_HEADER,
+    content_length,
+    receiver_headers,
+    sanitise_content_type,
+)
+
+# -- Content-Type -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sent", "served"), [
+    (b"text/html", b"text/plain"),
+    (b"TEXT/HTML; charset=utf-8", b"text/plain; charset=utf-8"),
+    (b"text/html;charset=ISO-8859-1", b"text/plain; charset=ISO-8859-1"),
+    (b"Text/Html ; Charset = \"x\"", b"text/plain"),
+    (b"  text/html  ", b"text/plain"),
+    (b"text/html\t;q=1", b"text/plain"),
+    (b"application/xhtml+xml", b"text/plain"),
+    (b"image/svg+xml", b"text/plain"),
+    (b"image/svg+xml; charset=utf-8", b"text/plain; charset=utf-8"),
+    (b"application/javascript", b"text/plain"),
+    (b"text/javascript; charset=utf-8", b"text/plain; charset=utf-8"),
+    (b"application/x-javascript", b"text/plain"),
+    (b"application/ecmascript", b"text/plain"),
+    (b"text/ecmascript", b"text/plain"),
+    (b"application/xml", b"text/plain"),
+    (b"text/xml", b"text/plain"),
+    (b"application/atom+xml", b"text/plain"),
+    (b"application/rss+xml", b"text/plain"),
+    (b"application/vnd.foo.bar+xml", b"text/plain"),
+    (b"text/html\r\n", b"text/plain"),
+])
+def test_script_capable_types_become_text_plain(sent: bytes, served: bytes) -> None:
+    assert sanitise_content_type(sent) == served
+
+
+@pytest.mark.parametrize("sent", [
+    b"application/json",
+    b"application/json; charset=utf-8",
+    b"text/plain",
+    b"text/plain; charset=utf-8",
+    b"image/png",
+    b"application/octet-stream",
+    b"text/csv",
+    b"application/pdf",
+    b"text/htmlx",
+    b"application/xml-dtd",
+    b"video/mp4",
+])
+def test_other_types_pass_unchanged(sent: bytes) -> None:
+    assert sanitise_content_type(sent) == sent
+
+
+@pytest.mark.parametrize("sent", [None, b"", b"   ", b"\t"])
+def test_no_type_is_octet_stream(sent: bytes | None) -> None:
+    assert sanitise_content_type(sent) == DEFAULT_TYPE == b"application/octet-stream"
+
+
+# Regression (fixed in 7993d3f): browsers read a comma-separated Content-Type
+# as a list and use its last valid type (Fetch 'extract a MIME type').
+@pytest.mark.parametrize("sent", [
+    b"application/json, text/html",
+    b"text/plain,text/html;charset=utf-8",
+    b"text/html,",
+    b"image/png, image/svg+xml",
+])
+def test_a_listed_script_type_is_neutralised_too(sent: bytes) -> None:
+    served = sanitise_content_type(sent)
+    for dangerous in (b"html", b"svg", b"xml"):
+        assert dangerous not in served.lower()
+
+
+# -- Content-Length -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sent", "length"), [
+    (b"0", 0),
+    (b"1", 1),
+    (b"42", 42),
+    (b"0042", 42),
+    (b"1234567890123456789", 1234567890123456789),
+    (b"9" * 19, int("9" * 19)),
+])
+def test_content_length_of_plain_digits(sent: bytes, length: int) -> None:
+    assert content_length(sent) == length
+
+
+@pytest.mark.parametrize("sent", [
+    None, b"", b"1" * 20, b"-1", b"+1", b" 1", b"1 ", b"1,1", b"1e3", b"0x10",
+    b"\xef\xbc\x91", b"1.0", b"abc",
+])
+def test_content_length_anything_else_is_none(sent: bytes | None) -> None:
+    assert content_length(sent) is None
+
+
+# Regression (fixed in 7993d3f): '$' also matched before a final newline.
+def test_content_length_with_a_trailing_newline_is_none() -> None:
+    assert content_length(b"12\n") is None
+
+
+# -- receiver_headers -------------------------------------------------------------
+
+
+class RawHeaders:
+    """Stands in for Headers with values twisted would already have cleaned.
+
+    ``receiver_headers`` must be safe on its own, whatever gives it headers.
+    """
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self._pairs = pairs
+
+    def getRawHeaders(self, name: bytes) -> Sequence[bytes] | None:
+        values = [v for k, v in self._pairs if k.lower() == name.lower()]
+        return values or None
+
+    def getAllRawHeaders(self) -> Iterator[tuple[bytes, Sequence[bytes]]]:
+        names: dict[bytes, list[bytes]] = {}
+        for k, v in self._pairs:
+            names.setdefault(k, []).append(v)
+        return iter(names.items())
+
+
+def headers(*pairs: tuple[bytes, bytes]) -> Headers:
+    h = Headers()
+    for name, value in pairs:
+        h.addRawHeader(name, value)
+    return h
+
+
+def test_fixed_headers_always_present() -> None:
+    assert receiver_headers(Headers()) == [
+        (b"Content-Type", b"application/octet-stream"),
+        (b"X-Content-Type-Options", b"nosniff"),
+        (b"X-Robots-Tag", b"none"),
+        (b"Access-Control-Allow-Origin", b"*"),
+    ]
+    assert list(FIXED) == receiver_headers(Headers())[1:]
+
+
+def test_a_full_set_of_sender_headers() -> None:
+    sender = headers(
+        (b"Content-Type", b"text/html; charset=utf-8"),
+        (b"Content-Length", b"42"),
+        (b"Content-Disposition", b'attachment; filename="report.html"'),
+        (b"X-Piping", b"one"),
+        (b"x-piping", b"two"),
+        (b"X-HOODY-PIPE", b"meta=1"),
+        (b"X-Other", b"not forwarded"),
+        (b"X-Piping-Extra", b"not forwarded"),
+        (b"X-Hoody-Pipe-Transfer-Id", b"not forwarded"),
+        (b"Authorization", b"Bearer secret"),
+        (b"Cookie", b"session=secret"),
+        (b"Host", b"example.com"),
+    )
+    assert receiver_headers(sender) == [
+        (b"Content-Type", b"text/plain; charset=utf-8"),
+        (b"Content-Length", b"42"),
+        (b"Content-Disposition", b'attachment; filename="report.html"'),
+        (b"X-Piping", b"one"),
+        (b"X-Piping", b"two"),
+        (b"X-Hoody-Pipe", b"meta=1"),
+        (b"X-Content-Type-Options", b"nosniff"),
+        (b"X-Robots-Tag", b"none"),
+        (b"Access-Control-Allow-Origin", b"*"),
+        (b"Access-Control-Expose-Headers", b"X-Piping, X-Hoody-Pipe"),
+    ]
+
+
+@pytest.mark.parametrize("length", [b"", b"-1", b"1" * 20, b"12abc", b"0x1"])
+def test_bad_content_length_is_not_forwarded(length: bytes) -> None:
+    names = [n for n, _ in receiver_headers(headers((b"Content-Length", length)))]
+    assert b"Content-Length" not in names
+
+
+def test_expose_names_only_the_forwarded_x_headers_once() -> None:
+    out = dict(receiver_headers(headers((b"X-Hoody-Pipe", b"a"),
+                                        (b"X-Hoody-Pipe", b"b"))))
+    assert out[b"Access-Control-Expose-Headers"] == b"X-Hoody-Pipe"
+    out = dict(receiver_headers(headers((b"X-Other", b"a"))))
+    assert b"Access-Control-Expose-Headers" not in out
+    assert b"X-Other" not in out
+
+
+def test_cr_and_lf_are_stripped_from_forwarded_values() -> None:
+    sender = RawHeaders([
+        (b"X-Piping", b"a\r\nSet-Cookie: evil=1"),
+        (b"X-Hoody-Pipe", b"\nb\r"),
+        (b"Content-Disposition", b"attachment\r\nX-Injected: 1"),
+        (b"Content-Type", b"text/html\r\n"),
+    ])
+    out = receiver_headers(sender)  # type: ignore[arg-type]
+    assert (b"X-Piping", b"aSet-Cookie: evil=1") in out
+    assert (b"X-Hoody-Pipe", b"b") in out
+    assert (b"Content-Disposition", b"attachmentX-Injected: 1") in out
+    assert (b"Content-Type", b"text/plain") in out
+    assert all(b"\r" not in v and b"\n" not in v for _, v in out)
+
+
+def test_forwarded_values_are_cut_to_8_kib() -> None:
+    assert MAX_X_HEADER == 8192
+    exact = b"e" * 8192
+    sender = RawHeaders([
+        (b"X-Piping", b"x" * 10_000),
+        (b"X-Piping", exact),
+        (b"X-Hoody-Pipe", b"\r\n" * 10 + b"y" * 8192 + b"z"),
+        (b"Content-Disposition", b"d" * 9000),
+    ])
+    out = receiver_headers(sender)  # type: ignore[arg-type]
+    x_piping = [v for n, v in out if n == b"X-Piping"]
+    assert x_piping == [b"x" * 8192, exact]
+    assert [v for n, v in out if n == b"X-Hoody-Pipe"] == [b"y" * 8192]
+    assert [v for n, v in out if n == b"Content-Disposition"] == [b"d" * 8192]
+
+
+def test_an_empty_x_piping_value_is_still_forwarded() -> None:
+    out = receiver_headers(headers((b"X-Piping", b"")))
+    assert (b"X-Piping", b"") in out
+    assert (b"Access-Control-Expose-Headers", b"X-Piping") in out
