@@ -18,6 +18,21 @@ spectators (hoodypipe only)
     the chunked transfer with 0 and with N ``curl -sN URL?progress``
     spectators, started (and seen connected) before the sender and reading to
     a file; reported as the throughput ratio with/without.
+latency
+    no curl: socket clients in this process. A receiver connects and sends
+    ``GET /NAME HTTP/1.1``; after --latency-settle-ms the clock starts, a
+    sender connects and sends ``PUT /NAME`` with ``Content-Length: 1024`` and
+    the body in one ``sendall``, and the clock stops when the receiver has
+    read the whole response body. The sender's reply must then say that the
+    receiver was already there (hoodypipe: "receiver(s) already connected",
+    piping-server: "receiver(s) has/have been connected"), otherwise the
+    sample is thrown away and taken again. --latency-samples per server and
+    round, each on a new pipe name over new connections; median and p99.
+paced50, paced200
+    sender ``cat PAYLOAD | curl -sS -T - --limit-rate 50M URL`` (500 MB) or
+    ``--limit-rate 200M`` (1 GB), receiver ``curl -sS URL -o /dev/null``;
+    server CPU as a percentage of one core over the transfer's wall time,
+    and CPU-s/GB.
 
 PAYLOAD is --size bytes of random data written once per run into a temporary
 directory, so it is served from the page cache. Throughput is
@@ -35,6 +50,9 @@ by this script (inherited ones are passed through and printed in the header).
 ``--profile`` then records one chunked and one sized hoodypipe transfer with
 ``py-spy record`` and prints the functions with the most samples.
 
+``--checkout DIR`` runs the hoodypipe of another checkout (worktree) with
+this script.
+
 Every process started here is stopped and the temporary directory removed on
 exit, including on Ctrl-C and SIGTERM.
 """
@@ -43,8 +61,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -61,7 +81,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,7 +95,10 @@ PIPING_VERSION = "1.12.9"
 PIPING_PACKAGE = BENCH_DIR / "node_modules" / "piping-server"
 PIPING_ENTRY = PIPING_PACKAGE / "dist" / "src" / "index.js"
 
-ALL_KINDS = ("chunked", "sized", "rss", "spectators")
+ALL_KINDS = ("chunked", "sized", "rss", "spectators", "latency", "paced50", "paced200")
+BULK_KINDS = ("chunked", "sized", "spectators")  # these relay --size bytes
+PACED_KINDS = {"paced50": "50M", "paced200": "200M"}  # curl --limit-rate (MiB/s)
+PACED_DEFAULT_SIZES = {"paced50": "500MB", "paced200": "1GB"}
 ALL_SERVERS = ("hoodypipe", "piping-server")
 RSS_BYTES = 300_000_000
 RSS_LIMIT_RATE = "20M"
@@ -84,9 +107,21 @@ READY_TIMEOUT_S = 30.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_CHUNK = 4 << 20
 
-TARGET_CPU_RATIO = 0.9
+# Targets (issue "Faster where users feel it"), all hoodypipe / piping-server.
+TARGET_CPU_RATIO = 0.6  # CPU-s/GB, chunked and sized
+TARGET_LATENCY_RATIO = 1.0  # median 1 KiB latency
+TARGET_PACED_RATIO = 0.7  # CPU % of a core while relaying a paced sender
 TARGET_RSS_MB = 16.0
 TARGET_SPECTATOR_RATIO = 0.98
+
+LATENCY_BYTES = 1024
+LATENCY_TIMEOUT_S = 10.0
+LATENCY_MAX_RETRIES = 20  # samples thrown away (receiver late, error) per block
+# What the sender's reply says when the receiver was registered before it.
+RECEIVER_WAS_THERE = {
+    "hoodypipe": b"receiver(s) already connected",
+    "piping-server": b"receiver(s) has/have been connected",
+}
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
@@ -282,11 +317,11 @@ def server_command(name: str, port: int, twistd: Path) -> tuple[list[str], str]:
     return argv, "/help"
 
 
-def server_env() -> dict[str, str]:
+def server_env(checkout: Path) -> dict[str, str]:
     """Our environment plus the checkout on PYTHONPATH (for the twistd dropin)."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    env["PYTHONPATH"] = str(checkout) + (os.pathsep + path if path else "")
     return env
 
 
@@ -299,7 +334,7 @@ def start_server(bench: Bench, name: str) -> Server:
         proc = bench.processes.start(
             argv,
             cwd=bench.workdir,
-            env=server_env(),
+            env=server_env(bench.checkout),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -348,6 +383,7 @@ class Measurement:
     mb_per_s: float = 0.0
     cpu_s: float = 0.0
     cpu_s_per_gb: float = 0.0
+    cpu_percent: float = 0.0  # server CPU-s / wall s, in % of one core
     rss_before: int = 0
     rss_peak: int = 0
     rss_growth: int = 0
@@ -366,13 +402,53 @@ class Transfer:
     spectators: int = 0
     limit_rate: str | None = None
     verify: bool = False
+    sender_limit_rate: str | None = None
 
 
 @dataclass
 class Payload:
+    """Random bytes in a file; ``sha256`` of the prefixes that are relayed."""
+
     path: Path
     size: int
-    sha256: str
+    sha256: dict[int, str]
+    sized_files: dict[int, Path] = field(default_factory=dict)
+
+    def sized_file(self, nbytes: int) -> Path:
+        """A file of exactly ``nbytes`` (for ``curl -T FILE``): the payload or
+        a copy of its first ``nbytes``, made once."""
+        if nbytes == self.size:
+            return self.path
+        if nbytes not in self.sized_files:
+            path = self.path.with_name(f"payload-{nbytes}.bin")
+            with self.path.open("rb") as src, path.open("wb") as dst:
+                left = nbytes
+                while left:
+                    block = src.read(min(PAGE_CHUNK, left))
+                    dst.write(block)
+                    left -= len(block)
+            self.sized_files[nbytes] = path
+        return self.sized_files[nbytes]
+
+
+@dataclass
+class LatencyBlock:
+    """One server's latency samples in one round (milliseconds)."""
+
+    server: str
+    round: int
+    samples_ms: list[float] = field(default_factory=list)
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+    ok: bool = True
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.samples_ms, 0.99)
 
 
 @dataclass
@@ -381,28 +457,52 @@ class Bench:
 
     processes: Processes
     workdir: Path
-    payload: Payload
+    payload: Payload | None
     twistd: Path
+    checkout: Path
     measurements: list[Measurement] = field(default_factory=list)
+    latency: list[LatencyBlock] = field(default_factory=list)
+    latency_body: bytes = field(default_factory=lambda: os.urandom(LATENCY_BYTES))
     counter: int = 0
 
     def scratch(self, stem: str) -> Path:
         self.counter += 1
         return self.workdir / f"{self.counter:04d}-{stem}"
 
+    @property
+    def data(self) -> Payload:
+        if self.payload is None:
+            raise BenchError("no payload was made for this run")
+        return self.payload
 
-def make_payload(workdir: Path, size: int) -> Payload:
-    """Write ``size`` random bytes to a file and hash them."""
+
+def make_payload(workdir: Path, size: int, marks: Sequence[int] = ()) -> Payload:
+    """Write ``size`` random bytes to a file; hash it and its prefixes of ``marks`` bytes."""
     path = workdir / "payload.bin"
     digest = hashlib.sha256()
+    digests: dict[int, str] = {}
+    stops = sorted({mark for mark in marks if 0 < mark < size})
     with path.open("wb") as out:
-        left = size
-        while left:
-            block = os.urandom(min(PAGE_CHUNK, left))
+        written = 0
+        while written < size:
+            end = min(written + PAGE_CHUNK, size, *(m for m in stops if m > written))
+            block = os.urandom(end - written)
             digest.update(block)
             out.write(block)
-            left -= len(block)
-    return Payload(path=path, size=size, sha256=digest.hexdigest())
+            written = end
+            if written in stops:
+                digests[written] = digest.copy().hexdigest()
+    digests[size] = digest.hexdigest()
+    return Payload(path=path, size=size, sha256=digests)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1), linear between the two nearest ranks."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low = math.floor(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 class ExitClock:
@@ -437,15 +537,19 @@ def curl_sender(
     """
     reply, errors = bench.scratch("sender.out"), bench.scratch("sender.err")
     curl = ["curl", "-sS", "-w", "%{stderr}%{http_code}\n", "-o", str(reply)]
-    payload = str(bench.payload.path)
+    if transfer.sender_limit_rate:
+        curl += ["--limit-rate", transfer.sender_limit_rate]
+    data = bench.data
     with errors.open("wb") as err:
         if transfer.body == "sized":
+            sized = str(data.sized_file(transfer.nbytes))
             proc = bench.processes.start(
-                [*curl, "-T", payload, url], stdin=subprocess.DEVNULL, stderr=err
+                [*curl, "-T", sized, url], stdin=subprocess.DEVNULL, stderr=err
             )
             return [proc], reply, errors
+        payload = str(data.path)
         source = ["cat", payload]
-        if transfer.nbytes != bench.payload.size:
+        if transfer.nbytes != data.size:
             source = ["head", "-c", str(transfer.nbytes), payload]
         feeder = bench.processes.start(source, stdout=subprocess.PIPE)
         assert feeder.stdout is not None
@@ -610,7 +714,7 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
         server.rss_peak = max(server.rss_peak, result.rss_peak)
         check_clients(clients, sender_reply, sender_err, receiver_err, transfer)
         if digest is not None:
-            result.sha256_ok = digest.read_text().split()[0] == bench.payload.sha256
+            result.sha256_ok = digest.read_text().split()[0] == bench.data.sha256[transfer.nbytes]
             if not result.sha256_ok:
                 raise BenchError("received bytes differ from the payload (sha256)")
     finally:
@@ -620,6 +724,7 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
             result.spectators_done = finish_spectators(bench, spectators)
     result.mb_per_s = transfer.nbytes / 1e6 / result.wall_s
     result.cpu_s_per_gb = result.cpu_s / (transfer.nbytes / 1e9)
+    result.cpu_percent = 100.0 * result.cpu_s / result.wall_s
     result.rss_growth = result.rss_peak - result.rss_before
     return result
 
@@ -649,10 +754,10 @@ def progress_line(m: Measurement) -> str:
         label += f" n={m.spectators:<3}"
     if not m.ok:
         return f"{label} FAILED: {m.error}"
-    text = (
-        f"{label} {m.mb_per_s:8.1f} MB/s {m.cpu_s_per_gb:6.3f} CPU-s/GB"
-        f"  rss +{m.rss_growth / 1e6:.1f} MB"
-    )
+    text = f"{label} {m.mb_per_s:8.1f} MB/s {m.cpu_s_per_gb:6.3f} CPU-s/GB"
+    if m.kind in PACED_KINDS:
+        text += f" {m.cpu_percent:5.1f}% of a core"
+    text += f"  rss +{m.rss_growth / 1e6:.1f} MB"
     if m.sha256_ok:
         text += "  sha256 ok"
     if m.spectators_done is not None:
@@ -661,35 +766,219 @@ def progress_line(m: Measurement) -> str:
 
 
 # --------------------------------------------------------------------------
+# latency: a 1 KiB body to a waiting receiver, raw sockets
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise BenchError("connection closed before the response was complete")
+    return chunk
+
+
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 response from a blocking socket: (status, body).
+
+    The body is delimited by Content-Length, by chunked encoding (trailers
+    skipped) or, without either, by the server closing the connection.
+    """
+    buf = bytearray()
+    end = -1
+    while end < 0:
+        buf += _recv(sock)
+        end = buf.find(b"\r\n\r\n")
+    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    del buf[: end + 4]
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        while len(buf) < length:
+            buf += _recv(sock)
+        return status, bytes(buf[:length])
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return status, read_chunked(sock, buf)
+    while chunk := sock.recv(65536):
+        buf += chunk
+    return status, bytes(buf)
+
+
+def read_chunked(sock: socket.socket, buf: bytearray) -> bytes:
+    """Decode a chunked body, ``buf`` holding what was already received."""
+    body = bytearray()
+    pos = 0
+
+    def line_end() -> int:
+        while (found := buf.find(b"\r\n", pos)) < 0:
+            buf.extend(_recv(sock))
+        return found
+
+    while True:
+        end = line_end()
+        size = int(bytes(buf[pos:end]).split(b";")[0], 16)
+        pos = end + 2
+        if size == 0:
+            while (end := line_end()) != pos:  # trailer lines, then an empty one
+                pos = end + 2
+            return bytes(body)
+        while len(buf) < pos + size + 2:
+            buf.extend(_recv(sock))
+        body += buf[pos : pos + size]
+        pos += size + 2
+
+
+def latency_sample(server: Server, body: bytes, settle_s: float) -> float | None:
+    """One timed transfer of ``body``, in ms; None if the receiver was not yet
+    registered when the sender came (the sender's reply says which).
+
+    The clock runs from just before the sender's ``connect`` until the
+    receiver has read the whole response body.
+    """
+    name = f"bench-latency-{uuid.uuid4().hex[:12]}"
+    address = ("127.0.0.1", server.port)
+    host = f"Host: 127.0.0.1:{server.port}\r\n"
+    get = f"GET /{name} HTTP/1.1\r\n{host}\r\n".encode()
+    put = f"PUT /{name} HTTP/1.1\r\n{host}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    with socket.create_connection(address, timeout=LATENCY_TIMEOUT_S) as receiver:
+        receiver.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        receiver.sendall(get)
+        time.sleep(settle_s)
+        started = time.perf_counter_ns()
+        with socket.create_connection(address, timeout=LATENCY_TIMEOUT_S) as sender:
+            sender.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sender.sendall(put)
+            status, received = read_response(receiver)
+            stopped = time.perf_counter_ns()
+            sender_status, reply = read_response(sender)
+    if status != 200 or received != body:
+        raise BenchError(f"receiver got {status} and {len(received)} bytes: {received[:200]!r}")
+    if sender_status != 200 or b"[ERROR]" in reply:
+        raise BenchError(f"sender got {sender_status}: {reply[-300:]!r}")
+    if RECEIVER_WAS_THERE[server.name] not in reply:
+        return None
+    return (stopped - started) / 1e6
+
+
+def latency_block(
+    server: Server, round_no: int, samples: int, body: bytes, settle_s: float
+) -> LatencyBlock:
+    """``samples`` good samples in a row (the bench's own GC held off)."""
+    block = LatencyBlock(server=server.name, round=round_no)
+    server.check_alive()
+    gc.collect()
+    gc.disable()
+    try:
+        while len(block.samples_ms) < samples:
+            try:
+                ms = latency_sample(server, body, settle_s)
+                if ms is None:
+                    block.errors.append("receiver not registered before the sender came")
+            except (OSError, ValueError, BenchError) as e:
+                ms = None
+                block.errors.append(f"{type(e).__name__}: {e}")
+            if ms is not None:
+                block.samples_ms.append(ms)
+                continue
+            block.retries += 1
+            if block.retries > LATENCY_MAX_RETRIES:
+                block.ok = False
+                server.check_alive()
+                break
+    finally:
+        gc.enable()
+    return block
+
+
+def latency_line(block: LatencyBlock, label: str) -> str:
+    head = f"  r{block.round} {label:<15} {block.server:<13}"
+    if not block.ok:
+        return f"{head} FAILED after {len(block.samples_ms)} samples: {block.errors[-1]}"
+    text = (
+        f"{head} median {block.median_ms:6.3f} ms  p99 {block.p99_ms:6.3f} ms"
+        f"  ({len(block.samples_ms)} samples"
+    )
+    if block.retries:
+        text += f", {block.retries} retaken: {Counter(block.errors).most_common(1)[0][0]}"
+    return text + ")"
+
+
+def measure_latency(bench: Bench, server: Server, round_no: int, args: argparse.Namespace) -> None:
+    body = bench.latency_body
+    block = latency_block(server, round_no, args.latency_samples, body, args.settle_s)
+    bench.latency.append(block)
+    print(latency_line(block, "latency"), flush=True)
+
+
+# --------------------------------------------------------------------------
 # the plan
 
 
-def run_rounds(
-    bench: Bench,
-    servers: dict[str, Server],
-    kinds: Sequence[str],
-    rounds: int,
-    spectator_count: int,
-) -> None:
-    """A warm-up round (sha256 checked), then ``rounds`` interleaved rounds."""
-    size = bench.payload.size
+def payload_sizes(args: argparse.Namespace) -> tuple[int, list[int]]:
+    """How big the payload file must be (0: none), and the prefixes relayed."""
+    sizes = []
+    if any(kind in args.only for kind in BULK_KINDS):
+        sizes.append(args.size)
+    if "rss" in args.only:
+        sizes.append(min(RSS_BYTES, args.size))
+    sizes += [args.paced[kind] for kind in PACED_KINDS if kind in args.only]
+    return max(sizes, default=0), sizes
+
+
+def warm_up(bench: Bench, servers: dict[str, Server], args: argparse.Namespace) -> None:
+    """Unmeasured: each body kind the run uses, relayed once per server into
+    sha256sum, and --latency-warmup latency samples per server."""
+    kinds = args.only
+    paced = [args.paced[kind] for kind in PACED_KINDS if kind in kinds]
+    plan = []
+    if "chunked" in kinds or "spectators" in kinds:
+        plan.append(("chunked", args.size))
+    elif paced:
+        plan.append(("chunked", max(paced)))
+    if "sized" in kinds:
+        plan.append(("sized", args.size))
+    if not plan and "latency" not in kinds:
+        return
     print("warm-up (not counted):", flush=True)
-    for body in ("chunked", "sized"):
+    for body, nbytes in plan:
         for server in servers.values():
-            measure(bench, server, Transfer("warmup-" + body, body, size, 0, verify=True))
-    for round_no in range(1, rounds + 1):
-        print(f"round {round_no}/{rounds}:", flush=True)
+            measure(bench, server, Transfer("warmup-" + body, body, nbytes, 0, verify=True))
+    if "latency" in kinds:
+        for server in servers.values():
+            block = latency_block(server, 0, args.latency_warmup, bench.latency_body, args.settle_s)
+            print(latency_line(block, "latency-warmup"), flush=True)
+
+
+def run_rounds(bench: Bench, servers: dict[str, Server], args: argparse.Namespace) -> None:
+    """A warm-up, then ``--rounds`` rounds, each server in turn for each kind."""
+    kinds = args.only
+    warm_up(bench, servers, args)
+    for round_no in range(1, args.rounds + 1):
+        print(f"round {round_no}/{args.rounds}:", flush=True)
+        if "latency" in kinds:
+            order = list(servers.values())
+            for server in order if round_no % 2 else reversed(order):
+                measure_latency(bench, server, round_no, args)
         for body in ("chunked", "sized"):
             if body in kinds:
                 for server in servers.values():
-                    measure(bench, server, Transfer(body, body, size, round_no))
+                    measure(bench, server, Transfer(body, body, args.size, round_no))
+        for kind, rate in PACED_KINDS.items():
+            if kind in kinds:
+                for server in servers.values():
+                    paced = Transfer(
+                        kind, "chunked", args.paced[kind], round_no, sender_limit_rate=rate
+                    )
+                    measure(bench, server, paced)
         if "rss" in kinds:
             for name in servers:
-                measure_rss(bench, name, min(RSS_BYTES, size), round_no)
+                measure_rss(bench, name, min(RSS_BYTES, args.size), round_no)
         if "spectators" in kinds and "hoodypipe" in servers:
-            counts = (0, spectator_count)
+            counts = (0, args.spectators)
             for count in counts if round_no % 2 else reversed(counts):
-                watched = Transfer("spectators", "chunked", size, round_no, count)
+                watched = Transfer("spectators", "chunked", args.size, round_no, count)
                 measure(bench, servers["hoodypipe"], watched)
 
 
@@ -721,25 +1010,75 @@ def find_py_spy() -> Path:
     return Path(found)
 
 
-def profile(bench: Bench, server: Server, rate: int) -> dict[str, Any]:
-    """One chunked and one sized transfer under ``py-spy record``; top functions."""
+PROFILED_KINDS = ("chunked", "sized", "latency", "paced50", "paced200")
+
+
+def profile(bench: Bench, server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    """Each selected kind once more under ``py-spy record``; top functions.
+
+    chunked, sized and paced*: one transfer; latency: --profile-samples
+    samples in a row (the profile covers the settle pauses too, which are
+    idle time in ``epoll_wait`` and so left out of the shares).
+    """
     py_spy = find_py_spy()
-    return {
-        body: record_profile(bench, server, py_spy, body, rate) for body in ("chunked", "sized")
-    }
+    report = {}
+    for kind in PROFILED_KINDS:
+        if kind not in args.only:
+            continue
+        if kind == "latency":
+            run = profiled_latency(bench, server, args)
+        else:
+            body = "sized" if kind == "sized" else "chunked"
+            nbytes = args.paced[kind] if kind in PACED_KINDS else args.size
+            rate = PACED_KINDS.get(kind)
+            transfer = Transfer("profile-" + kind, body, nbytes, 0, sender_limit_rate=rate)
+            run = profiled_transfer(bench, server, transfer)
+        report[kind] = record_profile(bench, server, py_spy, kind, args.profile_rate, run)
+    return report
+
+
+def profiled_transfer(
+    bench: Bench, server: Server, transfer: Transfer
+) -> Callable[[], tuple[float, float]]:
+    def run() -> tuple[float, float]:
+        result = measure(bench, server, transfer)
+        return result.wall_s, result.cpu_s
+
+    return run
+
+
+def profiled_latency(
+    bench: Bench, server: Server, args: argparse.Namespace
+) -> Callable[[], tuple[float, float]]:
+    def run() -> tuple[float, float]:
+        cpu_before = read_cpu_seconds(server.pid)
+        started = time.monotonic()
+        block = latency_block(
+            server, 0, args.profile_samples, bench.latency_body, args.settle_s
+        )
+        wall_s = time.monotonic() - started
+        print(latency_line(block, "profile-latency"), flush=True)
+        return wall_s, read_cpu_seconds(server.pid) - cpu_before
+
+    return run
 
 
 def record_profile(
-    bench: Bench, server: Server, py_spy: Path, body: str, rate: int
+    bench: Bench,
+    server: Server,
+    py_spy: Path,
+    kind: str,
+    rate: int,
+    run: Callable[[], tuple[float, float]],
 ) -> dict[str, Any]:
-    """Attach py-spy, relay one body, stop py-spy with SIGINT, count the stacks.
+    """Attach py-spy, do ``run``, stop py-spy with SIGINT, count the stacks.
 
     ``--native`` puts the C functions under the Python frames, so time in
     ``send``/``recv`` is told apart from Python work and ``epoll_wait`` (which
     py-spy does not always count as idle) can be set aside.
     """
-    raw = bench.scratch(f"py-spy-{body}.txt")
-    log = bench.scratch(f"py-spy-{body}.log")
+    raw = bench.scratch(f"py-spy-{kind}.txt")
+    log = bench.scratch(f"py-spy-{kind}.log")
     argv = [str(py_spy), "record", "--pid", str(server.pid), "--format", "raw"]
     argv += ["--rate", str(rate), "--native", "--output", str(raw)]
     with log.open("wb") as log_file:
@@ -748,8 +1087,7 @@ def record_profile(
         )
     try:
         wait_for_text(log, "Sampling process", spy)
-        transfer = Transfer("profile-" + body, body, bench.payload.size, 0)
-        result = measure(bench, server, transfer)
+        wall_s, cpu_s = run()
         spy.send_signal(signal.SIGINT)
         with suppress(subprocess.TimeoutExpired):
             spy.wait(60)
@@ -757,13 +1095,18 @@ def record_profile(
         bench.processes.stop(spy)
     if not raw.exists():
         raise BenchError(f"py-spy wrote nothing: {tail(log)}")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = OUT_DIR / f"py-spy-{kind}-{stamp}.txt"
+    shutil.copyfile(raw, kept)
     stacks = summarise_stacks(raw.read_text())
     errors = re.search(r"Errors: (\d+)", log.read_text(errors="replace"))
     return {
         "rate": rate,
+        "raw_stacks": str(kept.relative_to(REPO_ROOT)),
         "py_spy_errors": int(errors.group(1)) if errors else None,
-        "wall_s": result.wall_s,
-        "cpu_s": result.cpu_s,
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "busy_samples": stacks.busy,
         "waiting_samples": stacks.waiting,
         "own": stacks.own.most_common(30),
@@ -795,6 +1138,7 @@ class StackSummary:
 
 
 WAITING_LEAVES = frozenset({"epoll_wait (libc.so.6)"})
+EVERYWHERE_SHARE = 0.995  # frames on this share of busy stacks are the reactor's skeleton
 
 
 def summarise_stacks(raw: str) -> StackSummary:
@@ -817,17 +1161,26 @@ def summarise_stacks(raw: str) -> StackSummary:
 
 
 def print_profile(report: dict[str, Any]) -> None:
-    """Top functions by own samples, and hoodypipe's functions inclusive."""
-    for body, data in report.items():
+    """Top functions by own samples and inclusive, and hoodypipe's functions inclusive."""
+    for kind, data in report.items():
         busy = data["busy_samples"] or 1
         print(
-            f"\nprofile, hoodypipe {body}: py-spy --native {data['rate']} Hz; "
-            f"transfer {data['wall_s']:.2f} s wall, {data['cpu_s']:.2f} s server CPU; "
+            f"\nprofile, hoodypipe {kind}: py-spy --native {data['rate']} Hz; "
+            f"{data['wall_s']:.2f} s wall, {data['cpu_s']:.2f} s server CPU; "
             f"{data['busy_samples']} busy samples (+{data['waiting_samples']} "
             f"in epoll_wait, left out; {data['py_spy_errors']} sampling errors)"
         )
         print("  own time (% of busy samples, leaf frame):")
         for function, count in data["own"][:15]:
+            print(f"    {count / busy:6.1%}  {function}")
+        everywhere = [f for f, c in data["total"] if c >= EVERYWHERE_SHARE * busy]
+        print(
+            "  cumulative (% of busy samples with the function anywhere on the stack; "
+            f"the {len(everywhere)} frames on every stack, start-up and the reactor "
+            "loop, left out):"
+        )
+        below = [(f, c) for f, c in data["total"] if f not in everywhere]
+        for function, count in below[:15]:
             print(f"    {count / busy:6.1%}  {function}")
         print("  hoodypipe's own functions, inclusive (% of busy samples on the stack):")
         ours = [(f, c) for f, c in data["total"] if "(hoodypipe/" in f]
@@ -877,11 +1230,14 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def summarise(
-    ms: Sequence[Measurement], servers: Sequence[str], spectator_count: int
+    ms: Sequence[Measurement],
+    blocks: Sequence[LatencyBlock],
+    servers: Sequence[str],
+    spectator_count: int,
 ) -> dict[str, Any]:
     """Medians per kind and server, and the hoodypipe/piping-server ratios."""
-    summary: dict[str, Any] = {}
-    for kind in ("chunked", "sized", "rss"):
+    summary: dict[str, Any] = {"latency": summarise_latency(blocks, servers)}
+    for kind in ("chunked", "sized", "rss", *PACED_KINDS):
         per_server = {}
         for server in servers:
             chosen = select(ms, kind, server)
@@ -890,6 +1246,7 @@ def summarise(
                 "failed": sum(1 for m in ms if not m.ok and m.kind == kind and m.server == server),
                 "mb_per_s": median_of(chosen, "mb_per_s"),
                 "cpu_s_per_gb": median_of(chosen, "cpu_s_per_gb"),
+                "cpu_percent": median_of(chosen, "cpu_percent"),
                 "rss_growth_mb": (median_of(chosen, "rss_growth") or 0) / 1e6 if chosen else None,
                 "rss_growth_max_mb": max(m.rss_growth for m in chosen) / 1e6 if chosen else None,
             }
@@ -897,6 +1254,7 @@ def summarise(
         per_server["ratio"] = {
             "mb_per_s": ratio(hp.get("mb_per_s"), ps.get("mb_per_s")),
             "cpu_s_per_gb": ratio(hp.get("cpu_s_per_gb"), ps.get("cpu_s_per_gb")),
+            "cpu_percent": ratio(hp.get("cpu_percent"), ps.get("cpu_percent")),
         }
         summary[kind] = per_server
     alone = select(ms, "spectators", "hoodypipe", 0)
@@ -915,13 +1273,44 @@ def summarise(
     return summary
 
 
+def summarise_latency(blocks: Sequence[LatencyBlock], servers: Sequence[str]) -> dict[str, Any]:
+    """Per server: the median over rounds of each round's median and p99, the
+    same over all samples pooled; ratios of the per-round figures."""
+    summary: dict[str, Any] = {}
+    for server in servers:
+        good = [b for b in blocks if b.server == server and b.ok]
+        pooled = [ms for b in good for ms in b.samples_ms]
+        summary[server] = {
+            "rounds": len(good),
+            "failed": sum(1 for b in blocks if b.server == server and not b.ok),
+            "samples": len(pooled),
+            "retaken": sum(b.retries for b in blocks if b.server == server),
+            "median_ms": statistics.median([b.median_ms for b in good]) if good else None,
+            "p99_ms": statistics.median([b.p99_ms for b in good]) if good else None,
+            "round_medians_ms": [b.median_ms for b in good],
+            "round_p99s_ms": [b.p99_ms for b in good],
+            "pooled_median_ms": statistics.median(pooled) if pooled else None,
+            "pooled_p99_ms": percentile(pooled, 0.99) if pooled else None,
+        }
+    hp, ps = summary.get("hoodypipe", {}), summary.get("piping-server", {})
+    summary["ratio"] = {
+        "median": ratio(hp.get("median_ms"), ps.get("median_ms")),
+        "p99": ratio(hp.get("p99_ms"), ps.get("p99_ms")),
+    }
+    return summary
+
+
 def print_table(
     ms: Sequence[Measurement],
     summary: dict[str, Any],
     kinds: Sequence[str],
     servers: Sequence[str],
 ) -> None:
+    if "latency" in kinds:
+        print_latency(summary["latency"], servers)
     print_throughput(ms, summary, kinds, servers)
+    if any(kind in kinds for kind in PACED_KINDS):
+        print_paced(ms, summary, kinds, servers)
     if "rss" in kinds:
         print_rss(ms, summary, servers)
     if "spectators" in kinds and "hoodypipe" in servers:
@@ -934,6 +1323,8 @@ def print_throughput(
     kinds: Sequence[str],
     servers: Sequence[str],
 ) -> None:
+    if "chunked" not in kinds and "sized" not in kinds:
+        return
     both = "hoodypipe" in servers and "piping-server" in servers
     print(f"\n{'':<26}{'MB/s median (min-max)':<28}CPU-s/GB median (min-max)")
     for kind in ("chunked", "sized"):
@@ -955,6 +1346,69 @@ def print_throughput(
                 f"{kind:<8}{'hoodypipe/piping':<18}{r['mb_per_s']:<28.2f}"
                 f"{r['cpu_s_per_gb']:.2f}  target <= {TARGET_CPU_RATIO}: "
                 f"{_verdict(cpu_ok)}"
+            )
+
+
+def print_latency(latency: dict[str, Any], servers: Sequence[str]) -> None:
+    print(
+        f"\nlatency: {LATENCY_BYTES} B PUT to a waiting GET, raw sockets, "
+        "sender connect -> receiver has the body (ms)"
+    )
+    print(
+        f"{'':<26}{'median (min-max of rounds)':<28}{'p99 (min-max of rounds)':<28}"
+        "all samples: median / p99"
+    )
+    for server in servers:
+        row = latency[server]
+        note = f"   {row['failed']} FAILED" if row["failed"] else ""
+        if row["median_ms"] is None:
+            print(f"{'latency':<8}{server:<18}no successful round{note}")
+            continue
+        print(
+            f"{'latency':<8}{server:<18}"
+            f"{_spread(row['round_medians_ms'], '.3f'):<28}"
+            f"{_spread(row['round_p99s_ms'], '.3f'):<28}"
+            f"{row['pooled_median_ms']:.3f} / {row['pooled_p99_ms']:.3f}"
+            f"  ({row['samples']} samples, {row['retaken']} retaken){note}"
+        )
+    r = latency["ratio"]
+    if r["median"] is not None and r["p99"] is not None:
+        print(
+            f"{'latency':<8}{'hoodypipe/piping':<18}{r['median']:<28.2f}{r['p99']:<28.2f}"
+            f"target median <= {TARGET_LATENCY_RATIO}: "
+            f"{_verdict(r['median'] <= TARGET_LATENCY_RATIO)}"
+        )
+
+
+def print_paced(
+    ms: Sequence[Measurement],
+    summary: dict[str, Any],
+    kinds: Sequence[str],
+    servers: Sequence[str],
+) -> None:
+    print(
+        f"\n{'':<26}{'CPU % of a core (min-max)':<28}{'CPU-s/GB (min-max)':<28}"
+        "MB/s median"
+    )
+    for kind in PACED_KINDS:
+        if kind not in kinds:
+            continue
+        for server in servers:
+            chosen = select(ms, kind, server)
+            failed = summary[kind][server]["failed"]
+            note = f"   {failed} FAILED" if failed else ""
+            print(
+                f"{kind:<9}{server:<17}"
+                f"{_spread([m.cpu_percent for m in chosen], '.1f'):<28}"
+                f"{_spread([m.cpu_s_per_gb for m in chosen], '.3f'):<28}"
+                f"{_spread([m.mb_per_s for m in chosen], '.1f')}{note}"
+            )
+        r = summary[kind]["ratio"]
+        if r["cpu_percent"] is not None and r["cpu_s_per_gb"] is not None:
+            print(
+                f"{kind:<9}{'hoodypipe/piping':<17}{r['cpu_percent']:<28.2f}"
+                f"{r['cpu_s_per_gb']:<28.2f}target CPU % <= {TARGET_PACED_RATIO}: "
+                f"{_verdict(r['cpu_percent'] <= TARGET_PACED_RATIO)}"
             )
 
 
@@ -1042,10 +1496,36 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=50,
         help="spectators in the spectator test (default 50)",
     )
+    for kind in PACED_KINDS:
+        parser.add_argument(
+            f"--{kind}-size",
+            type=parse_size,
+            default=parse_size(PACED_DEFAULT_SIZES[kind]),
+            help=f"bytes relayed in {kind} (default {PACED_DEFAULT_SIZES[kind]})",
+        )
+    parser.add_argument(
+        "--latency-samples",
+        type=int,
+        default=200,
+        help="latency samples per server and round (default 200)",
+    )
+    parser.add_argument(
+        "--latency-warmup",
+        type=int,
+        default=50,
+        help="unmeasured latency samples per server first (default 50)",
+    )
+    parser.add_argument(
+        "--latency-settle-ms",
+        type=float,
+        default=10.0,
+        help="pause between the receiver's GET and the sender's connect (default 10)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also profile one chunked and one sized hoodypipe transfer with py-spy",
+        help="also profile each selected kind of chunked, sized, latency, paced50, "
+        "paced200 once more on hoodypipe with py-spy",
     )
     parser.add_argument(
         "--profile-rate",
@@ -1054,28 +1534,50 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="py-spy samples per second (default 250)",
     )
     parser.add_argument(
+        "--profile-samples",
+        type=int,
+        default=1000,
+        help="latency samples under the profiler (default 1000)",
+    )
+    parser.add_argument(
         "--twistd",
         type=Path,
         default=Path(sys.executable).parent / "twistd",
         help="twistd to run hoodypipe with (default: next to python)",
     )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO_ROOT,
+        help="the checkout whose hoodypipe is run (default: the one holding this script)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.spectators < 1:
         parser.error("--rounds and --spectators must be at least 1")
+    if min(args.latency_samples, args.profile_samples) < 1 or args.latency_warmup < 0:
+        parser.error("--latency-samples and --profile-samples must be at least 1")
+    if args.latency_settle_ms < 0:
+        parser.error("--latency-settle-ms must not be negative")
+    args.checkout = args.checkout.resolve()
+    if not (args.checkout / "hoodypipe" / "__init__.py").exists():
+        parser.error(f"--checkout {args.checkout}: no hoodypipe package there")
+    args.settle_s = args.latency_settle_ms / 1000
+    args.paced = {kind: getattr(args, f"{kind}_size") for kind in PACED_KINDS}
     return args
 
 
-def git(*args: str) -> str:
-    run = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)
+def git(checkout: Path, *args: str) -> str:
+    run = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True)
     return run.stdout.strip()
 
 
-def environment() -> dict[str, Any]:
+def environment(checkout: Path) -> dict[str, Any]:
     """Versions and settings that the numbers depend on."""
-    commit = git("log", "-1", "--format=%h", "--", "hoodypipe", "twisted") or "none"
-    if git("status", "--porcelain", "--", "hoodypipe", "twisted"):
+    commit = git(checkout, "log", "-1", "--format=%h", "--", "hoodypipe", "twisted") or "none"
+    if git(checkout, "status", "--porcelain", "--", "hoodypipe", "twisted"):
         commit += " plus uncommitted changes"
     return {
+        "checkout": str(checkout),
         "hoodypipe_commit": commit,
         "piping_server": PIPING_VERSION,
         "node": command_version(["node", "--version"]),
@@ -1098,6 +1600,21 @@ def print_header(args: argparse.Namespace, started: datetime.datetime, env: dict
         "clients: chunked = cat FILE | curl -sS -T - URL, "
         "sized = curl -sS -T FILE URL, receiver = curl -sS URL -o /dev/null"
     )
+    for kind, rate in PACED_KINDS.items():
+        if kind in args.only:
+            nbytes = args.paced[kind]
+            print(
+                f"{kind}: chunked sender with --limit-rate {rate}, {nbytes / 1e6:.0f} MB "
+                f"({binary_size(nbytes)})"
+            )
+    if "latency" in args.only:
+        print(
+            f"latency: socket clients in this process, {LATENCY_BYTES} B PUT body in one "
+            f"sendall to a GET waiting {args.latency_settle_ms:g} ms; "
+            f"{args.latency_samples} samples per server and round "
+            f"(+{args.latency_warmup} warm-up)"
+        )
+    print(f"hoodypipe from {env['checkout']}")
     print(
         f"hoodypipe at {env['hoodypipe_commit']}; piping-server {env['piping_server']} "
         f"(node {env['node']}); {env['curl']}; python {env['python']}; "
@@ -1127,11 +1644,17 @@ def write_json(
             "only": args.only,
             "servers": args.servers,
             "spectators": args.spectators,
+            "paced_sizes": args.paced,
+            "latency_samples": args.latency_samples,
+            "latency_warmup": args.latency_warmup,
+            "latency_settle_ms": args.latency_settle_ms,
             "profile": args.profile,
+            "checkout": str(args.checkout),
         },
         "environment": env,
         "summary": summary,
         "measurements": [asdict(m) for m in bench.measurements],
+        "latency": [asdict(block) for block in bench.latency],
         "profile": profile_report,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -1154,7 +1677,7 @@ def cleanup_on_exit() -> Iterator[Processes]:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.UTC)
-    env = environment()
+    env = environment(args.checkout)
     print_header(args, started, env)
     if "piping-server" in args.servers:
         ensure_piping_server()
@@ -1165,18 +1688,21 @@ def main(argv: Sequence[str]) -> int:
         cleanup_on_exit() as processes,
     ):
         workdir = Path(tmp)
-        made = time.monotonic()
-        payload = make_payload(workdir, args.size)
-        print(
-            f"payload: {payload.size} random bytes in {time.monotonic() - made:.1f} s,"
-            f" sha256 {payload.sha256[:16]}...",
-            flush=True,
-        )
-        bench = Bench(processes, workdir, payload, args.twistd)
+        payload = None
+        size, marks = payload_sizes(args)
+        if size:
+            made = time.monotonic()
+            payload = make_payload(workdir, size, marks)
+            print(
+                f"payload: {payload.size} random bytes in {time.monotonic() - made:.1f} s,"
+                f" sha256 {payload.sha256[size][:16]}...",
+                flush=True,
+            )
+        bench = Bench(processes, workdir, payload, args.twistd, args.checkout)
         servers = {name: start_server(bench, name) for name in args.servers}
-        run_rounds(bench, servers, args.only, args.rounds, args.spectators)
+        run_rounds(bench, servers, args)
         if args.profile and "hoodypipe" in servers:
-            profile_report = profile(bench, servers["hoodypipe"], args.profile_rate)
+            profile_report = profile(bench, servers["hoodypipe"], args)
         for server in servers.values():
             memory[server.name] = {
                 "start": server.rss_start,
@@ -1185,7 +1711,7 @@ def main(argv: Sequence[str]) -> int:
             }
             if server.proc.poll() is not None:
                 print(f"NOTE: {server.name} exited early; log tail:\n{tail(server.log)}")
-    summary = summarise(bench.measurements, args.servers, args.spectators)
+    summary = summarise(bench.measurements, bench.latency, args.servers, args.spectators)
     summary["long_lived_rss"] = memory
     print_table(bench.measurements, summary, args.only, args.servers)
     if profile_report:
@@ -1193,7 +1719,8 @@ def main(argv: Sequence[str]) -> int:
     path = write_json(started, args, env, bench, summary, profile_report)
     print(f"\nresults: {path.relative_to(REPO_ROOT)}")
     failed = [m for m in bench.measurements if not m.ok]
-    return 1 if failed else 0
+    failed_blocks = [b for b in bench.latency if not b.ok]
+    return 1 if failed or failed_blocks else 0
 
 
 if __name__ == "__main__":
