@@ -1229,6 +1229,22 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def round_ratios(ms: Sequence[Measurement], kind: str, attribute: str) -> list[float]:
+    """hoodypipe / piping-server of ``attribute`` within each round both finished."""
+    theirs = {m.round: float(getattr(m, attribute)) for m in select(ms, kind, "piping-server")}
+    return [
+        float(getattr(m, attribute)) / theirs[m.round]
+        for m in select(ms, kind, "hoodypipe")
+        if theirs.get(m.round)
+    ]
+
+
+def print_round_ratios(label: str, values: Sequence[float]) -> None:
+    if len(values) > 1:
+        listed = " ".join(f"{v:.2f}" for v in values)
+        print(f"{'':<8}{label:<18}per round: {listed}")
+
+
 def summarise(
     ms: Sequence[Measurement],
     blocks: Sequence[LatencyBlock],
@@ -1238,7 +1254,7 @@ def summarise(
     """Medians per kind and server, and the hoodypipe/piping-server ratios."""
     summary: dict[str, Any] = {"latency": summarise_latency(blocks, servers)}
     for kind in ("chunked", "sized", "rss", *PACED_KINDS):
-        per_server = {}
+        per_server: dict[str, dict[str, Any]] = {}
         for server in servers:
             chosen = select(ms, kind, server)
             per_server[server] = {
@@ -1255,6 +1271,8 @@ def summarise(
             "mb_per_s": ratio(hp.get("mb_per_s"), ps.get("mb_per_s")),
             "cpu_s_per_gb": ratio(hp.get("cpu_s_per_gb"), ps.get("cpu_s_per_gb")),
             "cpu_percent": ratio(hp.get("cpu_percent"), ps.get("cpu_percent")),
+            "cpu_s_per_gb_per_round": round_ratios(ms, kind, "cpu_s_per_gb"),
+            "cpu_percent_per_round": round_ratios(ms, kind, "cpu_percent"),
         }
         summary[kind] = per_server
     alone = select(ms, "spectators", "hoodypipe", 0)
@@ -1293,9 +1311,15 @@ def summarise_latency(blocks: Sequence[LatencyBlock], servers: Sequence[str]) ->
             "pooled_p99_ms": percentile(pooled, 0.99) if pooled else None,
         }
     hp, ps = summary.get("hoodypipe", {}), summary.get("piping-server", {})
+    theirs = {b.round: b.median_ms for b in blocks if b.server == "piping-server" and b.ok}
     summary["ratio"] = {
         "median": ratio(hp.get("median_ms"), ps.get("median_ms")),
         "p99": ratio(hp.get("p99_ms"), ps.get("p99_ms")),
+        "median_per_round": [
+            b.median_ms / theirs[b.round]
+            for b in blocks
+            if b.server == "hoodypipe" and b.ok and b.round in theirs
+        ],
     }
     return summary
 
@@ -1347,6 +1371,7 @@ def print_throughput(
                 f"{r['cpu_s_per_gb']:.2f}  target <= {TARGET_CPU_RATIO}: "
                 f"{_verdict(cpu_ok)}"
             )
+            print_round_ratios("CPU-s/GB ratio", r["cpu_s_per_gb_per_round"])
 
 
 def print_latency(latency: dict[str, Any], servers: Sequence[str]) -> None:
@@ -1378,6 +1403,7 @@ def print_latency(latency: dict[str, Any], servers: Sequence[str]) -> None:
             f"target median <= {TARGET_LATENCY_RATIO}: "
             f"{_verdict(r['median'] <= TARGET_LATENCY_RATIO)}"
         )
+        print_round_ratios("median ratio", r["median_per_round"])
 
 
 def print_paced(
@@ -1410,6 +1436,7 @@ def print_paced(
                 f"{r['cpu_s_per_gb']:<28.2f}target CPU % <= {TARGET_PACED_RATIO}: "
                 f"{_verdict(r['cpu_percent'] <= TARGET_PACED_RATIO)}"
             )
+            print_round_ratios("CPU % ratio", r["cpu_percent_per_round"])
 
 
 def print_rss(ms: Sequence[Measurement], summary: dict[str, Any], servers: Sequence[str]) -> None:
@@ -1592,14 +1619,18 @@ def print_header(args: argparse.Namespace, started: datetime.datetime, env: dict
     print("hoodypipe benchmark, " + started.strftime("%Y-%m-%d %H:%M:%S %Z"))
     print("command: " + shlex.join([sys.executable, *sys.argv]))
     print(
-        f"size {args.size} bytes ({binary_size(args.size)}) of random data from a "
-        f"temp file; rounds {args.rounds}; only {','.join(args.only)}; "
-        f"servers {','.join(args.servers)}"
+        f"rounds {args.rounds}; only {','.join(args.only)}; servers {','.join(args.servers)}"
     )
-    print(
-        "clients: chunked = cat FILE | curl -sS -T - URL, "
-        "sized = curl -sS -T FILE URL, receiver = curl -sS URL -o /dev/null"
-    )
+    if any(kind in args.only for kind in (*BULK_KINDS, "rss")):
+        print(
+            f"size {args.size} bytes ({binary_size(args.size)}) of random data from a "
+            "temp file"
+        )
+    if any(kind != "latency" for kind in args.only):
+        print(
+            "clients: chunked = cat FILE | curl -sS -T - URL, "
+            "sized = curl -sS -T FILE URL, receiver = curl -sS URL -o /dev/null"
+        )
     for kind, rate in PACED_KINDS.items():
         if kind in args.only:
             nbytes = args.paced[kind]
