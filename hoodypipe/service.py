@@ -11,9 +11,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request, Site
 
 from hoodypipe.bytepath.request import RelayRequest
+from hoodypipe.common.http import make_http_client
 from hoodypipe.core.errors import Refusal
 from hoodypipe.core.registry import PipeRegistry
-from hoodypipe.notify.notifier import Notifier, make_http_client
+from hoodypipe.notify.notifier import Notifier
 from hoodypipe.ops.metrics import Metrics
 from hoodypipe.ops.translog import RequestLog, TransferLog
 from hoodypipe.settings import Settings

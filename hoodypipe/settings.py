@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import attrs
 
+from hoodypipe.common.pagerduty import EVENTS_URL
+
 
 @attrs.frozen
 class Settings:
@@ -36,7 +38,7 @@ class Settings:
     on_done_match: str | None = None
     on_done_failed_only: bool = False
     pagerduty_routing_key: str | None = None
-    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    pagerduty_url: str = EVENTS_URL
     public_url: str | None = None
     hook_timeout: float = 10.0
     hook_retries: int = 5

@@ -16,9 +16,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
-from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorCore
 from twisted.internet.task import react
@@ -30,28 +29,24 @@ from twisted.logger import (
     formatEvent,
     globalLogBeginner,
 )
-from twisted.web.client import Agent, HTTPConnectionPool
-from twisted.web.iweb import IAgent
 
 from hoodypipe import __version__
-from hoodypipe.client.watch import (
-    EXIT_UNREACHABLE,
+from hoodypipe.client.display import (
     Display,
     JSONLinesDisplay,
     PlainDisplay,
     TerminalDisplay,
+)
+from hoodypipe.client.outcome import exec_environment, run_exec, send_pagerduty
+from hoodypipe.client.watch import (
+    EXIT_UNREACHABLE,
     Watcher,
-    exec_environment,
     feed_url,
     pipe_name,
-    run_exec,
     server_base,
 )
-from hoodypipe.notify.delivery import Delivery, Sender
-from hoodypipe.notify.notifier import encode_json
-from hoodypipe.notify.pagerduty import pagerduty_event
-from hoodypipe.notify.retry import RetryPolicy
-from hoodypipe.settings import Settings
+from hoodypipe.common import pagerduty
+from hoodypipe.common.http import make_http_client
 
 ROUTING_KEY_ENV = "HOODYPIPE_PAGERDUTY_ROUTING_KEY"
 
@@ -103,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: ${ROUTING_KEY_ENV})",
     )
     watch.add_argument(
-        "--pagerduty-url", metavar="URL", default=Settings().pagerduty_url,
+        "--pagerduty-url", metavar="URL", default=pagerduty.EVENTS_URL,
         help="PagerDuty Events v2 endpoint [default: %(default)s]",
     )
     watch.add_argument(
@@ -128,14 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _http_client(reactor: Any, connect_timeout: float) -> HTTPClient:
-    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call, unused-ignore]
-    agent = Agent(  # type: ignore[no-untyped-call, unused-ignore]
-        reactor, connectTimeout=connect_timeout, pool=pool
-    )
-    return HTTPClient(cast(IAgent, agent))
-
-
 def _display(args: argparse.Namespace, name: str) -> Display:
     if args.json:
         return JSONLinesDisplay(sys.stdout, sys.stderr)
@@ -155,7 +142,7 @@ def _start_logging() -> None:
 
 async def watch_main(reactor: Any, args: argparse.Namespace) -> int:
     """Run one watch to its end; the exit status is returned."""
-    client = _http_client(reactor, args.timeout)
+    client = make_http_client(reactor, args.timeout)
     display = _display(args, pipe_name(args.url))
     watcher = Watcher(
         reactor, client, args.url, display,
@@ -171,22 +158,17 @@ async def watch_main(reactor: Any, args: argparse.Namespace) -> int:
         if status != 0:
             display.notice(f"--exec command exited with status {status}")
     if args.pagerduty_routing_key:
-        base = server_base(args.url)
-        event = pagerduty_event(
+        delivered = await send_pagerduty(
+            reactor, client,
             routing_key=args.pagerduty_routing_key,
+            events_url=args.pagerduty_url,
             name=watcher.name,
             done=result.done,
-            source=base,
-            timestamp=reactor.seconds(),
-            progress_url=watcher.url,
-            client_url=base,
+            server=server_base(args.url),
+            feed=watcher.url,
+            timeout=args.timeout,
         )
-        sender = Sender(reactor, client, RetryPolicy(tries=3), args.timeout)
-        delivery = Delivery(
-            "pagerduty", args.pagerduty_url, encode_json(event),
-            watcher.name, result.done.get("transferId"),
-        )
-        if not await sender.send(delivery):
+        if not delivered:
             display.notice("the PagerDuty event could not be delivered")
     return result.code
 

@@ -6,147 +6,40 @@ server-sent events as the dashboard, never claims a receiver slot, and ends
 with the transfer's outcome as its exit status (0 complete, 1 failed, 2 when
 the feed could not be reached or read, after its retries).
 
-The parts, each testable alone: :class:`SSEParser` (the WHATWG
-``text/event-stream`` rules, bytes in, events out), the displays (a live
-carriage-return line on a terminal, JSON lines, or plain lines), and
-:class:`Watcher`, which connects, reconnects with ``Last-Event-ID`` after a
-dropped connection, and stops on ``done`` or ``204 No Content``.
+:class:`Watcher` connects, reconnects with ``Last-Event-ID`` after a
+dropped connection, and stops on ``done`` (the server follows it with the
+final ``state``, which the watch has no need to wait for) or on ``204 No
+Content``. Parsing the stream is :mod:`hoodypipe.client.sse`, showing it
+:mod:`hoodypipe.client.display`, acting on the outcome
+:mod:`hoodypipe.client.outcome`.
 """
 
 from __future__ import annotations
 
-import codecs
-import json
-import os
-import shutil
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any
 
 import attrs
 from hyperlink import DecodedURL
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.interfaces import IDelayedCall, IReactorProcess, IReactorTime
-from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone
 
 from hoodypipe import __version__
-from hoodypipe.common.humanize import human_bytes, human_duration, human_rate
-from hoodypipe.notify.delivery import HTTPClientLike, describe_error
-from hoodypipe.notify.pagerduty import is_complete, summary
-from hoodypipe.notify.webhook import PIPE_PREFIX
+from hoodypipe.client.display import Display
+from hoodypipe.client.sse import FeedError, SSEEvent, SSEParser, parse_data
+from hoodypipe.common.delivery import describe_error
+from hoodypipe.common.http import HTTPClientLike
+from hoodypipe.common.pagerduty import is_complete
+from hoodypipe.common.urls import PIPE_PREFIX
 
 EXIT_COMPLETE = 0
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 2
-
-MAX_LINE = 1 << 20
-"""Longest SSE line we accept; the server's are a few hundred bytes."""
-
-
-class FeedError(Exception):
-    """The feed cannot be read as an event stream; retrying will not help."""
-
-
-# -- the event-stream format ----------------------------------------------
-
-
-@attrs.frozen
-class SSEEvent:
-    event: str
-    data: str
-    id: str | None
-
-
-class SSEParser:
-    """
-    Bytes of a ``text/event-stream`` in, dispatched events out, following the
-    WHATWG rules: any of CRLF, LF or CR ends a line; a leading BOM is
-    dropped; ``:`` lines are comments; one optional space after the colon is
-    stripped; ``data`` lines join with newlines; a blank line dispatches; an
-    event without data is not dispatched; ``id`` persists (and is carried to
-    the next connection as ``Last-Event-ID``); ``retry`` takes digits only;
-    an unfinished event at the end of the stream is discarded.
-    """
-
-    def __init__(self, last_event_id: str | None = None, max_line: int = MAX_LINE):
-        self.last_event_id = last_event_id
-        self.retry_ms: int | None = None
-        self._max_line = max_line
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buffer = ""
-        self._started = False
-        self._after_cr = False
-        self._event = ""
-        self._data: list[str] = []
-        self._id_buffer = last_event_id
-
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
-        text = self._decoder.decode(chunk)
-        if not self._started and text:
-            self._started = True
-            if text.startswith("\ufeff"):
-                text = text[1:]
-        if self._after_cr and text.startswith("\n"):
-            text = text[1:]
-        self._after_cr = False
-        self._buffer += text
-        events: list[SSEEvent] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                break
-            line, ending = self._buffer[:cut], self._buffer[cut]
-            rest = cut + 1
-            if ending == "\r":
-                if rest < len(self._buffer):
-                    if self._buffer[rest] == "\n":
-                        rest += 1
-                else:
-                    self._after_cr = True
-            self._buffer = self._buffer[rest:]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        if len(self._buffer) > self._max_line:
-            raise FeedError(f"an event-stream line is longer than {self._max_line}")
-        return events
-
-    def _line(self, line: str) -> SSEEvent | None:
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        field, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if field == "event":
-            self._event = value
-        elif field == "data":
-            self._data.append(value)
-        elif field == "id":
-            if "\0" not in value:
-                self._id_buffer = value
-        elif field == "retry":
-            if value.isascii() and value.isdigit():
-                self.retry_ms = int(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        self.last_event_id = self._id_buffer
-        data, event = self._data, self._event
-        self._data, self._event = [], ""
-        if not data:
-            return None
-        return SSEEvent(event or "message", "\n".join(data), self.last_event_id)
-
-
-def _line_end(text: str) -> int | None:
-    lf = text.find("\n")
-    cr = text.find("\r")
-    ends = [i for i in (lf, cr) if i >= 0]
-    return min(ends) if ends else None
 
 
 # -- URLs -----------------------------------------------------------------
@@ -171,140 +64,9 @@ def pipe_name(url: str) -> str:
 
 
 def server_base(url: str) -> str:
+    """``http://h:1/api/v1/pipe/a?progress`` -> ``http://h:1``."""
     parsed = DecodedURL.from_text(url)
     return str(parsed.replace(path=(), query=(), fragment="").to_text()).rstrip("/")
-
-
-# -- displays -------------------------------------------------------------
-
-
-def parse_data(event: SSEEvent) -> Any:
-    try:
-        return json.loads(event.data)
-    except ValueError:
-        return event.data
-
-
-class Display:
-    """Where the watcher's events and notices go; the base shows nothing."""
-
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out = out
-        self.err = err
-
-    def event(self, event: SSEEvent, data: Any) -> None:
-        pass
-
-    def notice(self, message: str) -> None:
-        self.err.write(f"hoodypipe watch: {message}\n")
-        self.err.flush()
-
-    def done(self, name: str, data: dict[str, Any]) -> None:
-        pass
-
-
-class JSONLinesDisplay(Display):
-    """``--json``: one ``{"event": ..., "data": ...}`` line per event."""
-
-    def event(self, event: SSEEvent, data: Any) -> None:
-        line = json.dumps({"event": event.event, "data": data}, separators=(",", ":"))
-        self.out.write(line + "\n")
-        self.out.flush()
-
-
-class PlainDisplay(Display):
-    """Not a terminal: state changes and the outcome, one line each."""
-
-    def __init__(self, out: TextIO, err: TextIO, name: str) -> None:
-        super().__init__(out, err)
-        self.name = name
-        self._last_state: str | None = None
-
-    def event(self, event: SSEEvent, data: Any) -> None:
-        if event.event != "state" or not isinstance(data, dict):
-            return
-        line = describe_state(self.name, data)
-        if line != self._last_state:
-            self._last_state = line
-            self.out.write(line + "\n")
-            self.out.flush()
-
-    def done(self, name: str, data: dict[str, Any]) -> None:
-        self.out.write(summary(name, data).removeprefix("hoodypipe: ") + "\n")
-        self.out.flush()
-
-
-class TerminalDisplay(PlainDisplay):
-    """A terminal: one line redrawn in place (bytes, percent, speed, ETA)."""
-
-    def __init__(
-        self,
-        out: TextIO,
-        err: TextIO,
-        name: str,
-        width: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
-    ) -> None:
-        super().__init__(out, err, name)
-        self._width = width
-        self._line = ""
-
-    def _draw(self, line: str) -> None:
-        self._line = line[: max(10, self._width() - 1)]
-        self.out.write("\r\x1b[K" + self._line)
-        self.out.flush()
-
-    def _clear(self) -> None:
-        if self._line:
-            self.out.write("\r\x1b[K")
-            self.out.flush()
-
-    def event(self, event: SSEEvent, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
-        if event.event == "state":
-            self._draw(describe_state(self.name, data))
-        elif event.event == "progress":
-            self._draw(describe_progress(self.name, data))
-
-    def notice(self, message: str) -> None:
-        self._clear()
-        super().notice(message)
-        if self._line:
-            self._draw(self._line)
-
-    def done(self, name: str, data: dict[str, Any]) -> None:
-        self._clear()
-        self._line = ""
-        super().done(name, data)
-
-
-def describe_state(name: str, data: dict[str, Any]) -> str:
-    state = data.get("state", "?")
-    if state in ("idle", "waiting"):
-        sender = "connected" if data.get("hasSender") else "not yet"
-        wanted = data.get("totalReceivers") or "?"
-        receivers = data.get("receivers", 0)
-        return f"{name}: {state} (sender {sender}, receivers {receivers}/{wanted})"
-    return f"{name}: {state}"
-
-
-def describe_progress(name: str, data: dict[str, Any]) -> str:
-    moved = human_bytes(data.get("bytes"))
-    total = data.get("totalBytes")
-    parts = [f"{name}: {moved}" + (f" / {human_bytes(total)}" if total else "")]
-    percent = data.get("percent")
-    if isinstance(percent, (int, float)):
-        parts.append(f"{percent:5.1f}%")
-    mbps = data.get("mbps")
-    if isinstance(mbps, (int, float)):
-        parts.append(human_rate(mbps * 1e6))
-    eta = data.get("etaSec")
-    if isinstance(eta, (int, float)):
-        parts.append(f"ETA {human_duration(eta)}")
-    elapsed = data.get("elapsedSec")
-    if isinstance(elapsed, (int, float)):
-        parts.append(f"elapsed {human_duration(elapsed)}")
-    return "  ".join(parts)
 
 
 # -- the watcher ------------------------------------------------------------
@@ -404,7 +166,7 @@ class _FeedReader(Protocol):
         if self.finished.called:
             return
         value = reason.value
-        if type(value).__name__ == "ResponseDone":
+        if isinstance(value, ResponseDone):
             why = "the server ended the stream"
         else:
             why = describe_error(value) if isinstance(value, BaseException) else "?"
@@ -547,60 +309,3 @@ class Watcher:
             raise FeedError(f"the done event is not a JSON object: {shown!r}")
         self._done = data
         return True
-
-
-# -- --exec -----------------------------------------------------------------
-
-
-class _ExecProtocol(ProcessProtocol):
-    """Hands the done JSON to the command's stdin and waits for it to exit."""
-
-    def __init__(self, stdin: bytes) -> None:
-        self._stdin = stdin
-        self.ended: Deferred[int] = Deferred()
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.write(self._stdin)
-        self.transport.closeStdin()
-
-    def processEnded(self, reason: Failure) -> None:
-        value = reason.value
-        code = getattr(value, "exitCode", None)
-        signal = getattr(value, "signal", None)
-        if code is None:
-            code = 128 + signal if isinstance(signal, int) else 255
-        self.ended.callback(int(code))
-
-
-def exec_environment(url: str, name: str, done: dict[str, Any]) -> dict[str, str]:
-    """The caller's environment plus the outcome, for commands that would
-    rather test a variable than parse JSON."""
-    env = dict(os.environ)
-    env.update(
-        HOODYPIPE_URL=url,
-        HOODYPIPE_NAME=name,
-        HOODYPIPE_STATE=str(done.get("state", "")),
-        HOODYPIPE_OK="1" if is_complete(done) else "0",
-        HOODYPIPE_TRANSFER_ID=str(done.get("transferId") or ""),
-    )
-    return env
-
-
-def run_exec(
-    reactor: IReactorProcess, command: str, done: dict[str, Any], env: dict[str, str]
-) -> Deferred[int]:
-    """
-    ``/bin/sh -c command`` with the done JSON (one line) on its stdin and our
-    stdout/stderr; fires with its exit status (128 + N when killed by
-    signal N).
-    """
-    protocol = _ExecProtocol(json.dumps(done, separators=(",", ":")).encode() + b"\n")
-    reactor.spawnProcess(
-        protocol,
-        "/bin/sh",
-        ["/bin/sh", "-c", command],
-        env=env,
-        childFDs={0: "w", 1: 1, 2: 2},
-    )
-    return protocol.ended

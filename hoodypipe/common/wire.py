@@ -1,18 +1,18 @@
 """
-The JSON bodies of the contract's spectator events and snapshot.
+The JSON bodies of the spectator events (``state``, ``progress``, ``done``)
+and of the ``?status`` snapshot, built from the core's frozen values.
 
-Both our field names and the kit-compatible ones are produced here, in one
-place, so the SSE feed, the ``?status`` snapshot, the dashboard and the
-outbound notifications can never drift apart.
+Both our field names and the ones the Hoody pipe kit's clients read are
+produced here, in one place, so the SSE feed, the ``?status`` snapshot, the
+dashboard and the outbound notifications can never drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from hoodypipe.common.jsonbody import JSONObject
 from hoodypipe.core.events import IDLE, PipeStatus, TransferResult
 
-JSONObject = dict[str, Any]
+__all__ = ["JSONObject", "done_event", "progress_event", "snapshot", "state_event"]
 
 
 def _round(value: float, places: int = 3) -> float:

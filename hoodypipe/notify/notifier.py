@@ -12,51 +12,25 @@ than held without bound.
 
 from __future__ import annotations
 
-import json
 import socket
-from typing import cast
 
-from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool
-from twisted.web.iweb import IAgent
 from zope.interface import implementer
 
-from hoodypipe.common.wire import JSONObject, done_event
+from hoodypipe.common.delivery import Delivery, Sender, redact_url
+from hoodypipe.common.http import HTTPClientLike
+from hoodypipe.common.jsonbody import encode_json
+from hoodypipe.common.pagerduty import pagerduty_event
+from hoodypipe.common.retry import RetryPolicy
+from hoodypipe.common.wire import done_event
 from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
-from hoodypipe.notify.delivery import (
-    Delivery,
-    HTTPClientLike,
-    Sender,
-    redact_url,
-)
-from hoodypipe.notify.pagerduty import pagerduty_event
-from hoodypipe.notify.retry import RetryPolicy
 from hoodypipe.notify.webhook import progress_url, wants_notification, webhook_body
 from hoodypipe.settings import Settings
 
 MAX_PENDING = 1000
-
-
-def encode_json(body: JSONObject) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def make_http_client(
-    reactor: IReactorTCP, connect_timeout: float = 10.0
-) -> HTTPClientLike:
-    """
-    A treq ``HTTPClient`` for notifications: no persistent connections
-    (each hook is one request, now and then) and a bounded connect.
-    """
-    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call, unused-ignore]
-    agent = Agent(  # type: ignore[no-untyped-call, unused-ignore]
-        reactor, connectTimeout=connect_timeout, pool=pool
-    )
-    return HTTPClient(cast(IAgent, agent))
 
 
 @implementer(ITransferObserver)

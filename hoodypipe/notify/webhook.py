@@ -13,11 +13,11 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from urllib.parse import quote
 
-from hoodypipe.common.wire import JSONObject, done_event
+from hoodypipe.common.jsonbody import JSONObject
+from hoodypipe.common.urls import PIPE_PREFIX
+from hoodypipe.common.wire import done_event
 from hoodypipe.core.events import TransferResult
 from hoodypipe.settings import Settings
-
-PIPE_PREFIX = "/api/v1/pipe/"
 
 
 def progress_url(public_url: str | None, name: str) -> str | None:

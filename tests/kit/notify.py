@@ -16,7 +16,7 @@ from treq.testing import StubTreq
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from hoodypipe.notify.delivery import HTTPClientLike
+from hoodypipe.common.http import HTTPClientLike
 
 HANG = "hang"
 Answer = int | tuple[int, dict[str, str]] | str

@@ -12,11 +12,11 @@ from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.web.client import Agent
 
+from hoodypipe.client.display import JSONLinesDisplay
 from hoodypipe.client.watch import (
     EXIT_COMPLETE,
     EXIT_FAILED,
     EXIT_UNREACHABLE,
-    JSONLinesDisplay,
     Watcher,
     WatchResult,
 )

@@ -9,9 +9,10 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
+from hoodypipe.common.http import make_http_client
+from hoodypipe.common.retry import RetryPolicy
 from hoodypipe.core.events import TransferResult
-from hoodypipe.notify.notifier import Notifier, make_http_client
-from hoodypipe.notify.retry import RetryPolicy
+from hoodypipe.notify.notifier import Notifier
 from hoodypipe.settings import Settings
 from tests.kit.notify import (
     HANG,

@@ -6,7 +6,8 @@ import io
 
 from twisted.internet import reactor
 
-from hoodypipe.client.watch import JSONLinesDisplay, Watcher
+from hoodypipe.client.display import JSONLinesDisplay
+from hoodypipe.client.watch import Watcher
 from tests.kit.watchfeed import block
 
 

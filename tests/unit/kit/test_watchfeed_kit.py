@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hoodypipe.client.watch import SSEParser
+from hoodypipe.client.sse import SSEParser
 from tests.kit.watchfeed import done, progress, state
 
 

@@ -8,9 +8,7 @@ from datetime import datetime
 import pytest
 
 from hoodypipe.common.humanize import human_bytes, human_duration, human_rate
-from hoodypipe.common.wire import done_event
-from hoodypipe.core.events import TransferResult
-from hoodypipe.notify.pagerduty import (
+from hoodypipe.common.pagerduty import (
     DEDUP_LIMIT,
     SUMMARY_LIMIT,
     dedup_key,
@@ -18,6 +16,8 @@ from hoodypipe.notify.pagerduty import (
     pagerduty_event,
     summary,
 )
+from hoodypipe.common.wire import done_event
+from hoodypipe.core.events import TransferResult
 from hoodypipe.notify.webhook import progress_url, wants_notification, webhook_body
 from hoodypipe.settings import Settings
 

@@ -20,7 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hoodypipe.common.humanize import human_bytes, human_duration
-from hoodypipe.common.wire import JSONObject
+from hoodypipe.common.jsonbody import JSONObject
+
+#: Where Events API v2 events go unless the operator (or the user of
+#: ``hoodypipe watch``) names another endpoint.
+EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
 SUMMARY_LIMIT = 1024
 DEDUP_LIMIT = 255
@@ -45,6 +49,19 @@ def _number(done: JSONObject, *keys: str) -> float | None:
     return None
 
 
+def duration_seconds(done: JSONObject) -> float | None:
+    """
+    How long the transfer took, in seconds: our ``durationSec``, else the
+    kit's ``duration`` (integer milliseconds) from a server that only sends
+    that one.
+    """
+    seconds = _number(done, "durationSec")
+    if seconds is not None:
+        return seconds
+    millis = _number(done, "duration")
+    return None if millis is None else millis / 1000
+
+
 def is_complete(done: JSONObject) -> bool:
     ok = done.get("ok")
     if isinstance(ok, bool):
@@ -56,7 +73,7 @@ def summary(name: str, done: JSONObject) -> str:
     """``hoodypipe: transfer backup complete, 7.6 GB in 8h 2m`` or
     ``hoodypipe: transfer backup failed: Sender disconnected (1.2 GB in 3m 4s)``."""
     moved = human_bytes(_number(done, "bytes", "bytesTransferred"))
-    took = human_duration(_number(done, "durationSec", "duration"))
+    took = human_duration(duration_seconds(done))
     if is_complete(done):
         text = f"hoodypipe: transfer {name} complete, {moved} in {took}"
     else:

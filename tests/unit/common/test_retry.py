@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hoodypipe.notify.retry import Outcome, RetryPolicy, parse_retry_after
+from hoodypipe.common.retry import Outcome, RetryPolicy, parse_retry_after
 
 # Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example date)
 EXAMPLE_DATE = 784111777.0

@@ -9,8 +9,8 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import Clock
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 
-from hoodypipe.notify.delivery import Delivery, Sender, describe_error, redact_url
-from hoodypipe.notify.retry import RetryPolicy
+from hoodypipe.common.delivery import Delivery, Sender, describe_error, redact_url
+from hoodypipe.common.retry import RetryPolicy
 from tests.kit.notify import HANG, Answer, RecordingReceiver, stub_client
 
 URL = "http://hooks.example/services/T000/B000/SECRET"

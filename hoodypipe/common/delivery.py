@@ -1,18 +1,20 @@
 """
 Sending one JSON body to one URL: a timed try, and the retries around it.
 
+Shared by the server's notifier and ``hoodypipe watch`` (its PagerDuty
+event): nothing here knows about pipes or the server, only about delivering
+a body to a receiver that may be slow, down or rate-limiting.
+
 Each try is cut by a timer on the reactor (``Deferred.addTimeout``, which
 cancels the request or aborts the body being read). It covers connecting,
 waiting for the response *and* reading its body, so a receiver that
 accepts the connection and then says nothing cannot hold a delivery open.
 Between tries the schedule comes from
-:class:`~hoodypipe.notify.retry.RetryPolicy`.
+:class:`~hoodypipe.common.retry.RetryPolicy`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from typing import Protocol as TypingProtocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -27,25 +29,11 @@ from twisted.web.client import ResponseDone, ResponseFailed, ResponseNeverReceiv
 from twisted.web.http import PotentialDataLoss
 
 from hoodypipe import __version__
-from hoodypipe.notify.retry import Outcome, RetryPolicy
+from hoodypipe.common.http import HTTPClientLike
+from hoodypipe.common.retry import Outcome, RetryPolicy
 
 USER_AGENT = f"hoodypipe/{__version__}".encode("ascii")
 _DETAIL_LIMIT = 200
-
-
-class HTTPClientLike(TypingProtocol):
-    """What we need of ``treq.client.HTTPClient`` (``StubTreq`` fits too)."""
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Any = ...,
-        data: Any = ...,
-        allow_redirects: bool = ...,
-        unbuffered: bool = ...,
-    ) -> Deferred[Any]: ...
 
 
 @attrs.frozen
