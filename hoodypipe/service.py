@@ -18,7 +18,7 @@ from hoodypipe.notify.notifier import Notifier
 from hoodypipe.ops.metrics import Metrics
 from hoodypipe.ops.translog import RequestLog, TransferLog
 from hoodypipe.settings import Settings
-from hoodypipe.spectators.hub import SpectatorHub
+from hoodypipe.spectators import SpectatorObserver, SpectatorResource
 from hoodypipe.web.routes import PipeServer
 
 _M_TRIM_THRESHOLD = -1
@@ -50,7 +50,7 @@ class HoodypipeService(MultiService):
         self.reactor = reactor
         self.settings = settings
         self.registry = PipeRegistry(reactor, settings)
-        self.spectators = SpectatorHub(reactor, self.registry, settings)
+        self.spectators = SpectatorObserver(reactor, self.registry, settings)
         self.metrics = Metrics(
             self.registry, spectators=lambda: self.spectators.spectators)
         self.registry.add_observer(self.metrics)
@@ -62,7 +62,7 @@ class HoodypipeService(MultiService):
             self.registry.add_observer(self.notifier)
         self.web = PipeServer(
             reactor, settings, self.registry,
-            spectators=self.spectators,
+            spectators=SpectatorResource(reactor, self.spectators, settings),
             metrics=self.scrape,
             on_refusal=self.refused,
         )

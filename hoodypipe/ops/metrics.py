@@ -45,7 +45,7 @@ DURATION_BUCKETS = (
 # if they look like a short code, anything else becomes "other", so a client
 # can never grow the number of time series.
 REJECTION_REASONS = ("bad_name", "method", "busy", "capacity", "wait_timeout",
-                     "draining")
+                     "draining", "spectators", "watched_paths")
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _MAX_REASONS = 64
 

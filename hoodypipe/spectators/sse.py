@@ -14,6 +14,10 @@ from hoodypipe.common.wire import JSONObject
 
 CONTENT_TYPE = b"text/event-stream"
 
+#: EventSource's reconnection delay hint, in milliseconds: sent with the
+#: first event of every stream.
+RETRY_MS = 2000
+
 #: Headers of every event stream: no caching and no proxy buffering (nginx
 #: honours X-Accel-Buffering).  No Content-Encoding: a compressed stream
 #: would sit in the compressor's buffer instead of reaching the watcher.

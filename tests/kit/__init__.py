@@ -12,6 +12,7 @@ kits' own tests are in ``tests/unit/kit`` and ``tests/live/kit``.
 - ``browser``: headless chromium (``launched_chromium``, ``Watched``).
 - ``notify``: a recording hook receiver, in memory or on loopback.
 - ``watchfeed``: a stand-in ``?progress`` feed for the watch client.
-- ``spectators``: the spectator hub behind an in-memory Site, a fake registry.
+- ``spectators``: the spectator observer and resource behind an in-memory Site,
+  a fake registry, and helpers of the spectator tests.
 - ``observers``: a recording ``ITransferObserver``.
 """

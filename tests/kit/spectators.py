@@ -1,11 +1,13 @@
 """
 In-memory kit for the spectator tests (tested in tests/unit/kit/test_spectators_kit.py).
 
-``Server`` puts a SpectatorHub behind a real ``twisted.web.server.Site`` whose
-connections run over ``StringTransport``, driven by a ``Clock``: the requests
-are parsed, the responses chunked and the producers paused exactly as over a
-socket, but deterministically and with no I/O.  ``FakeRegistry`` stands in
-for the core's PipeRegistry (status() and add_observer()).
+``Server`` puts a SpectatorObserver and its SpectatorResource behind a real
+``twisted.web.server.Site`` whose connections run over ``StringTransport``,
+driven by a ``Clock``: the requests are parsed, the responses chunked and the
+producers paused exactly as over a socket, but deterministically and with no
+I/O.  Refusals are rendered by the web layer's own ``write_refusal``, as the
+routes do.  ``FakeRegistry`` stands in for the core's PipeRegistry
+(status() and add_observer()).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from hoodypipe.core.errors import Refusal
 from hoodypipe.core.events import (
     IDLE,
     STREAMING,
@@ -32,7 +35,8 @@ from hoodypipe.core.events import (
     TransferResult,
 )
 from hoodypipe.settings import Settings
-from hoodypipe.spectators import SpectatorHub
+from hoodypipe.spectators import SpectatorObserver, SpectatorResource
+from hoodypipe.web.parties import write_refusal
 
 # -- a stand-in for hoodypipe.core.registry.PipeRegistry ------------------------
 
@@ -104,18 +108,24 @@ class FakeRegistry:
 # -- an HTTP exchange over StringTransport --
 
 
-class HubResource(Resource):
-    """What hoodypipe.web.routes does for ?progress/?status: hand the request to the hub."""
+class SpectatorRoute(Resource):
+    """What hoodypipe.web.routes does for ?progress/?status: hand the request
+    to the spectator resource, and render what it refuses."""
 
     isLeaf = True
 
-    def __init__(self, hub: SpectatorHub) -> None:
+    def __init__(self, spectators: SpectatorResource) -> None:
         super().__init__()
-        self.hub = hub
+        self.spectators = spectators
+        self.refused: list[Refusal] = []
 
     def render(self, request: Request) -> Union[bytes, int]:
         name = request.path.decode().lstrip("/")
-        result = self.hub.serve(request, name)
+        try:
+            result = self.spectators.serve(request, name)
+        except Refusal as refusal:
+            self.refused.append(refusal)
+            return write_refusal(request, refusal)
         if isinstance(result, bytes):
             return result
         # Like Klein: the response is over when the Deferred fires, and a lost
@@ -248,22 +258,27 @@ class Connection:
 
 
 class Server:
-    """A hub behind a Site, with a fake registry and a Clock."""
+    """The spectators behind a Site, with a fake registry and a Clock;
+    ``feed_kw`` go to the SpectatorResource (stall_timeout, max_queue...)."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         registry: Any = None,
         clock: Clock | None = None,
-        **hub_kw: Any,
+        **feed_kw: Any,
     ) -> None:
         self.clock = clock or Clock()
         if clock is None:
             self.clock.advance(1000.0)
         self.settings = settings or Settings()
         self.registry = FakeRegistry() if registry is None else registry
-        self.hub = SpectatorHub(self.clock, self.registry, self.settings, **hub_kw)
-        self.site = Site(HubResource(self.hub), reactor=self.clock)
+        self.observer = SpectatorObserver(self.clock, self.registry, self.settings)
+        self.resource = SpectatorResource(
+            self.clock, self.observer, self.settings, **feed_kw
+        )
+        self.route = SpectatorRoute(self.resource)
+        self.site = Site(self.route, reactor=self.clock)
         self.connections: list[Connection] = []
 
     def get(
@@ -291,3 +306,32 @@ class Server:
 
 def settled(d: Deferred[Any]) -> bool:
     return bool(d.called)
+
+
+# -- helpers of the spectator tests --
+
+FAST = Settings(
+    progress_interval=0.25, heartbeat_interval=15.0, linger=30.0, spectator_ttl=1800.0
+)
+
+
+def kinds(events: list[Event]) -> list[str]:
+    return [e.event or "" for e in events]
+
+
+def assert_increasing_ids(events: list[Event]) -> None:
+    ids = [e.id for e in events]
+    assert all(i is not None for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+
+
+def whole_transfer(server: Server, name: str = "p", size: int = 10_000_000) -> None:
+    """waiting, then 2 s of streaming at 1 MB/s... then complete."""
+    reg, clock = server.registry, server.clock
+    reg.waiting(name, clock, total_bytes=size)
+    server.advance(1.0)
+    reg.streaming(name, clock, total_bytes=size)
+    for step in range(1, 9):
+        server.advance(0.25)
+        reg.moved(name, step * 250_000)
+    reg.finish(name, clock)

@@ -1,23 +1,26 @@
 """
-The spectator side of the server: who watches which path, and what they see.
+Who watches which path, and what they are told.
 
-The hub is a transfer observer.  It never touches a pipe: transitions arrive
-through ``pipe_changed``/``transfer_done``, and progress is read from
+The observer is a transfer observer. It never touches a pipe: transitions
+arrive through ``pipe_changed``/``transfer_done``, and progress is read from
 ``registry.status(name).bytes`` on ONE timer per watched path, so a thousand
 spectators cost the byte path nothing.  It also keeps what the registry
 forgets at once: a finished transfer lingers on its path for ``linger``
 seconds (latecomers still get its ``done``), and its result is kept longer
-as the path's ``lastTransfer``.
+as the path's ``lastTransfer``.  Every event gets its id here, so ids
+increase across a path's whole history.
+
+Spectator streams are admitted by :meth:`add`, which counts them against
+the per-path and watched-path caps and keeps them in their path's group
+until their response ends.  Turning requests into feeds, and refusals into
+HTTP answers, is :mod:`hoodypipe.spectators.resource`.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Protocol, Union
-from urllib.parse import unquote_plus
+from typing import Protocol
 
 import attrs
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -35,22 +38,40 @@ from hoodypipe.core.events import (
     TransferResult,
 )
 from hoodypipe.settings import Settings
-from hoodypipe.spectators import dashboard, sse
-from hoodypipe.spectators.feed import Block, SpectatorFeed, SpectatorRequest
+from hoodypipe.spectators import sse
+from hoodypipe.spectators.feed import Block, SpectatorFeed
 from hoodypipe.spectators.history import LastTransfers
 from hoodypipe.spectators.rate import RateMeter
-from hoodypipe.web import negotiation
-
-#: EventSource's reconnection delay hint, in milliseconds.
-RETRY_MS = 2000
 
 
 class Registry(Protocol):
-    """What the hub needs from ``hoodypipe.core.registry.PipeRegistry``."""
+    """What the observer needs from ``hoodypipe.core.registry.PipeRegistry``."""
 
     def status(self, name: str) -> PipeStatus: ...
 
     def add_observer(self, observer: ITransferObserver) -> None: ...
+
+
+class Crowded(Exception):
+    """A spectator is not admitted: ``limit`` (:data:`PATH` or :data:`PATHS`) is reached."""
+
+    PATH = "path"
+    """This path has ``max_spectators`` already."""
+    PATHS = "paths"
+    """``max_watched`` paths are watched already."""
+
+    def __init__(self, limit: str, maximum: int) -> None:
+        super().__init__(f"{limit} limit {maximum} reached")
+        self.limit = limit
+        self.maximum = maximum
+
+
+@attrs.frozen
+class Opening:
+    """What an admitted feed starts with; ``final``: the stream ends after it."""
+
+    blocks: tuple[Block, ...]
+    final: bool
 
 
 @attrs.define(eq=False)
@@ -59,8 +80,8 @@ class _Linger:
 
     result: TransferResult
     status: PipeStatus
-    state: Block
     done: Block
+    state: Block
     expiry: IDelayedCall | None = None
 
 
@@ -91,43 +112,25 @@ def _finished_status(result: TransferResult) -> PipeStatus:
     )
 
 
-def _query_keys(uri: bytes) -> set[str]:
-    """The query's parameter names, bare ones (``?status``) included."""
-    query = uri.partition(b"?")[2].decode("latin-1")
-    return {unquote_plus(part.partition("=")[0]) for part in query.split("&")}
-
-
 def _average(result: TransferResult) -> float:
     duration = result.duration_sec
     return result.bytes / duration if duration > 0 else 0.0
 
 
+def _with_retry(block: Block) -> Block:
+    return (block[0], block[1], f"retry: {sse.RETRY_MS}\n".encode() + block[2])
+
+
 @implementer(ITransferObserver)
-class SpectatorHub:
-    """Serves ``?progress`` and ``?status``; one per server."""
+class SpectatorObserver:
+    """The spectators of every path of one server."""
 
     log = Logger()
 
-    def __init__(
-        self,
-        reactor: IReactorTime,
-        registry: Registry,
-        settings: Settings,
-        *,
-        stall_timeout: float | None = None,
-        max_queue: int = 32,
-        send_buffer: int = 64 * 1024,
-    ) -> None:
-        self._clock = reactor
+    def __init__(self, clock: IReactorTime, registry: Registry, settings: Settings) -> None:
+        self._clock = clock
         self._registry = registry
         self._settings = settings
-        self._stall_timeout = (
-            stall_timeout
-            if stall_timeout is not None
-            else max(1.0, 2 * settings.heartbeat_interval)
-        )
-        self._max_queue = max_queue
-        self._send_buffer = send_buffer
         self._groups: dict[str, WatchGroup] = {}
         self._lingers: dict[str, _Linger] = {}
         self._last = LastTransfers(
@@ -135,7 +138,7 @@ class SpectatorHub:
         )
         # Event ids start at the clock in microseconds, so ids stay comparable
         # (Last-Event-ID) across a restart of the server.
-        self._next_id = int(reactor.seconds() * 1_000_000)
+        self._next_id = int(clock.seconds() * 1_000_000)
         registry.add_observer(self)
 
     # -- numbers for metrics and tests ---------------------------------------
@@ -146,6 +149,7 @@ class SpectatorHub:
 
     @property
     def spectators(self) -> int:
+        """Spectator streams open now, on every path."""
         return sum(len(group.feeds) for group in self._groups.values())
 
     def spectators_of(self, name: str) -> int:
@@ -184,7 +188,7 @@ class SpectatorHub:
         done = self._block("done", done_body)
         self._last.remember(name, done_body, self._clock.seconds())
         self._end_linger(name)
-        linger = _Linger(result, status, state, done)
+        linger = _Linger(result, status, done, state)
         linger.expiry = self._clock.callLater(
             self._settings.linger, self._linger_over, name, linger
         )
@@ -206,28 +210,51 @@ class SpectatorHub:
                 feed.send(state)
                 feed.send(done, final=True)
 
-    # -- the web layer's entry point ---------------------------------------
+    # -- spectators coming and going -----------------------------------------
 
-    def serve(
-        self, request: SpectatorRequest, name: str
-    ) -> Union[bytes, Deferred[None]]:
+    def add(self, feed: SpectatorFeed, last_seen: int | None) -> Opening | None:
         """
-        Answer a GET or HEAD with ``?progress`` or ``?status`` on pipe ``name``.
+        Admit ``feed`` to its path's group and say what it starts with.
 
-        Returns a complete small body, or (for an event stream) a Deferred
-        that fires once the response is over.
+        ``None`` when there is nothing to send: the client already has the
+        lingering transfer's ``done`` (its ``Last-Event-ID`` is at or after
+        it).  Raises :class:`Crowded` when a cap is reached.  The feed counts
+        against the caps until it ends (``remove``).
         """
-        if "status" in _query_keys(request.uri):
-            return self._serve_snapshot(request, name)
-        accept = request.requestHeaders.getRawHeaders(b"accept")
-        kind = negotiation.negotiate(
-            ", ".join(v.decode("latin-1") for v in accept) if accept else None
+        name = feed.name
+        linger = self._lingers.get(name)
+        if linger is not None:
+            if last_seen is not None and last_seen >= linger.done[0]:
+                return None
+            return Opening((_with_retry(linger.state), linger.done), final=True)
+        group = self._admit(name)
+        group.feeds.add(feed)
+        self.log.debug(
+            "spectator joined {name} ({count} watching)",
+            name=name,
+            count=len(group.feeds),
         )
-        if kind == negotiation.HTML:
-            return self._serve_dashboard(request, name)
-        if kind == negotiation.JSON:
-            return self._serve_snapshot(request, name)
-        return self._serve_stream(request, name)
+        status = self._registry.status(name)
+        body = self._state_body(status)
+        group.last_state = body
+        if status.state == STREAMING:
+            self._start_ticker(group)
+        return Opening((self._block("state", body, retry_ms=sse.RETRY_MS),), final=False)
+
+    def remove(self, feed: SpectatorFeed) -> None:
+        """``feed`` ended (however): it no longer counts."""
+        group = self._groups.get(feed.name)
+        if group is None or feed not in group.feeds:
+            return
+        group.feeds.discard(feed)
+        if not group.feeds:
+            self._stop_ticker(group)
+            del self._groups[feed.name]
+
+    def latest_progress(self, name: str) -> Block | None:
+        """The newest progress of ``name``: what a feed catching up sends."""
+        group = self._groups.get(name)
+        return None if group is None else group.last_progress
 
     def snapshot(self, name: str) -> wire.JSONObject:
         """The ``?status`` body for ``name``."""
@@ -259,130 +286,17 @@ class SpectatorHub:
         for name in list(self._lingers):
             self._end_linger(name)
 
-    # -- responses -----------------------------------------------------------
+    # -- internals -------------------------------------------------------
 
-    def _small(
-        self,
-        request: SpectatorRequest,
-        code: int,
-        content_type: bytes,
-        body: bytes,
-        headers: tuple[tuple[bytes, bytes], ...] = (),
-    ) -> bytes:
-        request.setResponseCode(code)
-        request.setHeader(b"Content-Type", content_type)
-        request.setHeader(b"Content-Length", b"%d" % len(body))
-        request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        for header, value in headers:
-            request.setHeader(header, value)
-        return body
-
-    def _error(self, request: SpectatorRequest, code: int, message: str) -> bytes:
-        return self._small(
-            request,
-            code,
-            b"text/plain; charset=utf-8",
-            f"[ERROR] {message}\n".encode(),
-            ((b"Cache-Control", b"no-store"),),
-        )
-
-    def _serve_snapshot(self, request: SpectatorRequest, name: str) -> bytes:
-        body = json.dumps(self.snapshot(name), separators=(",", ":")).encode()
-        return self._small(
-            request,
-            200,
-            b"application/json",
-            body,
-            ((b"Cache-Control", b"no-store"), (b"Access-Control-Allow-Origin", b"*")),
-        )
-
-    def _serve_dashboard(self, request: SpectatorRequest, name: str) -> bytes:
-        page = dashboard.render(name)
-        return self._small(
-            request, 200, b"text/html; charset=utf-8", page.body, page.headers
-        )
-
-    def _serve_stream(
-        self, request: SpectatorRequest, name: str
-    ) -> Union[bytes, Deferred[None]]:
-        if request.method == b"HEAD":
-            request.setResponseCode(200)
-            for header, value in sse.HEADERS:
-                request.setHeader(header, value)
-            return b""
-        sent = request.requestHeaders.getRawHeaders(b"last-event-id")
-        last_seen = sse.parse_last_event_id(sent[-1] if sent else None)
-        linger = self._lingers.get(name)
-        if linger is not None:
-            if last_seen is not None and last_seen >= linger.done[0]:
-                request.setResponseCode(204)
-                request.setHeader(b"Cache-Control", b"no-cache")
-                return b""
-            feed = self._feed(request, name)
-            first = self._with_retry(linger.state)
-            return feed.start([first, linger.done], final=True)
-
+    def _admit(self, name: str) -> WatchGroup:
         group = self._groups.get(name)
         if group is None:
             if len(self._groups) >= self._settings.max_watched:
-                return self._error(
-                    request,
-                    429,
-                    f"Too many watched pipes (max {self._settings.max_watched}).",
-                )
+                raise Crowded(Crowded.PATHS, self._settings.max_watched)
             group = self._groups[name] = WatchGroup(name)
         elif len(group.feeds) >= self._settings.max_spectators:
-            return self._error(
-                request,
-                429,
-                "Too many spectators on this pipe "
-                f"(max {self._settings.max_spectators}).",
-            )
-        status = self._registry.status(name)
-        body = self._state_body(status)
-        group.last_state = body
-        feed = self._feed(request, name, group)
-        group.feeds.add(feed)
-        self.log.debug(
-            "spectator joined {name} ({count} watching)",
-            name=name,
-            count=len(group.feeds),
-        )
-        if status.state == STREAMING:
-            self._start_ticker(group)
-        return feed.start([self._block("state", body, retry_ms=RETRY_MS)])
-
-    # -- internals -------------------------------------------------------
-
-    def _feed(
-        self, request: SpectatorRequest, name: str, group: WatchGroup | None = None
-    ) -> SpectatorFeed:
-        settings = self._settings
-
-        def latest() -> Block | None:
-            return None if group is None else group.last_progress
-
-        return SpectatorFeed(
-            self._clock,
-            request,
-            name,
-            heartbeat_interval=settings.heartbeat_interval,
-            ttl=settings.spectator_ttl,
-            stall_timeout=self._stall_timeout,
-            max_queue=self._max_queue,
-            send_buffer=self._send_buffer,
-            latest_progress=latest,
-            on_gone=self._feed_gone,
-        )
-
-    def _feed_gone(self, feed: SpectatorFeed) -> None:
-        group = self._groups.get(feed.name)
-        if group is None or feed not in group.feeds:
-            return
-        group.feeds.discard(feed)
-        if not group.feeds:
-            self._stop_ticker(group)
-            del self._groups[feed.name]
+            raise Crowded(Crowded.PATH, self._settings.max_spectators)
+        return group
 
     def _allocate_id(self) -> int:
         self._next_id += 1
@@ -393,9 +307,6 @@ class SpectatorHub:
     ) -> Block:
         event_id = self._allocate_id()
         return (event_id, kind, sse.encode(event_id, kind, body, retry_ms))
-
-    def _with_retry(self, block: Block) -> Block:
-        return (block[0], block[1], f"retry: {RETRY_MS}\n".encode() + block[2])
 
     def _state_body(self, status: PipeStatus) -> wire.JSONObject:
         last = None

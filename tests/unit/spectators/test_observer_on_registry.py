@@ -1,4 +1,4 @@
-"""The hub on the core's real PipeRegistry (in memory, on a Clock)."""
+"""The spectator observer on the core's real PipeRegistry (in memory, on a Clock)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_a_transfer_through_the_real_registry() -> None:
     assert done["ok"] is True and done["bytes"] == 1000
     assert done["transferId"] == pipe.transfer_id
     assert spectator.ended
-    # the registry forgot the name at once; the hub still shows the result
+    # the registry forgot the name at once; the observer still shows the result
     assert registry.status("p").state == "idle"
     late = server.get("/p?progress")
     assert [e.event for e in late.events()] == ["state", "done"]
