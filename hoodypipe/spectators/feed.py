@@ -12,6 +12,7 @@ therefore a few small blocks, however long or fast the transfer.
 
 from __future__ import annotations
 
+import enum
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -80,6 +81,19 @@ def limit_send_buffer(transport: object, size: int) -> bool:
     return True
 
 
+class Phase(enum.Enum):
+    """Where a feed is in its life; it only ever moves down this list."""
+
+    OPEN = "open"
+    """Taking events."""
+    ENDING = "ending"
+    """The last event is accepted (written or queued); the response ends
+    once it is written, and nothing more is taken."""
+    GONE = "gone"
+    """Over: timers cancelled, the observer told, the request no longer
+    touched (ended by us, cut by us, or lost by the client)."""
+
+
 @implementer(IPushProducer)
 class SpectatorFeed:
     """Writes one path's events to one SSE response, never faster than it drains."""
@@ -108,15 +122,20 @@ class SpectatorFeed:
         self._stall_timeout = stall_timeout
         self._max_queue = max_queue
         self._send_buffer = send_buffer
-        self._close_transport = False
         self._latest_progress = latest_progress
         self._on_gone = on_gone
-        self._queue: deque[tuple[Block, bool]] = deque()
-        self._progress_pending = False
+        self._phase = Phase.OPEN
+        # Whether the transport asked us to stop writing (IPushProducer):
+        # independent of the phase, a feed can be paused in any of them.
         self._paused = False
-        self._ending = False
-        self._gone = False
-        self._lost = False
+        # A progress update is owed: the newest one is fetched when writing
+        # resumes, so a slow reader skips stale numbers instead of queueing.
+        self._progress_pending = False
+        # State and done blocks waiting while paused; in ENDING the last one
+        # is the final block.
+        self._queue: deque[Block] = deque()
+        # Set once at start: the socket was narrowed for this stream alone.
+        self._close_transport = False
         self._last_id = -1
         self._last_write = clock.seconds()
         self._heartbeat: IDelayedCall | None = None
@@ -149,6 +168,10 @@ class SpectatorFeed:
         return self.finished
 
     @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -160,48 +183,42 @@ class SpectatorFeed:
     def progress_pending(self) -> bool:
         return self._progress_pending
 
-    @property
-    def last_id(self) -> int:
-        return self._last_id
-
     def close(self) -> None:
         """End the response cleanly (TTL, shutdown, or after the last event)."""
-        if self._gone:
+        if self._phase is Phase.GONE:
             return
         self._release()
-        if not self._lost:
-            self._request.unregisterProducer()
-            self._request.finish()
-            if self._close_transport:
-                self._request.transport.loseConnection()
+        self._request.unregisterProducer()
+        self._request.finish()
+        if self._close_transport:
+            self._request.transport.loseConnection()
         self._fire()
 
     def abort(self, why: str) -> None:
         """Drop the connection without ending the body cleanly."""
-        if self._gone:
+        if self._phase is Phase.GONE:
             return
         self.log.info("dropping spectator of {name}: {why}", name=self.name, why=why)
         self._release()
-        if not self._lost:
-            self._request.unregisterProducer()
-            self._request.transport.abortConnection()
+        self._request.unregisterProducer()
+        self._request.transport.abortConnection()
         # ``finished`` fires when the request learns the connection is gone.
 
     # -- events from the watch group ---------------------------------------
 
     def send(self, block: Block, final: bool = False) -> None:
         """A state or done block: written now, or queued while paused."""
-        if self._ending or self._gone:
+        if self._phase is not Phase.OPEN:
             return
         if final:
-            self._ending = True
+            self._phase = Phase.ENDING
         if self._paused or self._queue:
             kind = block[1]
-            if self._queue and kind == "state" and self._queue[-1][0][1] == "state":
+            if self._queue and kind == "state" and self._queue[-1][1] == "state":
                 # Only the newest of consecutive states matters.
-                self._queue[-1] = (block, final)
+                self._queue[-1] = block
             else:
-                self._queue.append((block, final))
+                self._queue.append(block)
             if len(self._queue) > self._max_queue:
                 self.abort("too many events queued while not reading")
             return
@@ -211,7 +228,7 @@ class SpectatorFeed:
 
     def progress(self, block: Block) -> None:
         """A progress block: written now, or remembered as pending while paused."""
-        if self._ending or self._gone:
+        if self._phase is not Phase.OPEN:
             return
         if self._paused or self._queue:
             self._progress_pending = True
@@ -221,13 +238,13 @@ class SpectatorFeed:
     # -- IPushProducer -----------------------------------------------------
 
     def pauseProducing(self) -> None:
-        if self._paused or self._gone:
+        if self._paused or self._phase is Phase.GONE:
             return
         self._paused = True
         self._stall_call = self._clock.callLater(self._stall_timeout, self._stalled)
 
     def resumeProducing(self) -> None:
-        if not self._paused or self._gone:
+        if not self._paused or self._phase is Phase.GONE:
             return
         self._paused = False
         if self._stall_call is not None and self._stall_call.active():
@@ -236,13 +253,12 @@ class SpectatorFeed:
         self._flush()
 
     def stopProducing(self) -> None:
-        self._lost = True
         self._release()
 
     # -- internals ---------------------------------------------------------
 
     def _flush(self) -> None:
-        while not self._paused and not self._gone:
+        while not self._paused and self._phase is not Phase.GONE:
             progress: Block | None = None
             if self._progress_pending:
                 progress = self._latest_progress()
@@ -250,16 +266,14 @@ class SpectatorFeed:
                     self._progress_pending = False
                     progress = None
             head = self._queue[0] if self._queue else None
-            if progress is not None and (head is None or progress[0] < head[0][0]):
+            if progress is not None and (head is None or progress[0] < head[0]):
                 self._progress_pending = False
                 self._write(progress)
                 continue
             if head is None:
                 return
-            self._queue.popleft()
-            block, final = head
-            self._write(block)
-            if final:
+            self._write(self._queue.popleft())
+            if self._phase is Phase.ENDING and not self._queue:
                 self.close()
                 return
 
@@ -298,13 +312,10 @@ class SpectatorFeed:
     def _request_over(self, result: object) -> None:
         # Called back after our own finish(), errbacked when the connection
         # went away first; either way the response is over.
-        if not self._gone:
-            self._lost = True
         self._release()
         self._fire()
 
     def _cancelled(self, d: Deferred[None]) -> None:
-        self._lost = True
         self._release()
 
     def _fire(self) -> None:
@@ -312,9 +323,9 @@ class SpectatorFeed:
             self.finished.callback(None)
 
     def _release(self) -> None:
-        if self._gone:
+        if self._phase is Phase.GONE:
             return
-        self._gone = True
+        self._phase = Phase.GONE
         for call in (self._heartbeat, self._ttl_call, self._stall_call):
             if call is not None and call.active():
                 call.cancel()

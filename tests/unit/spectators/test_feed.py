@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hoodypipe.core.events import PipeStatus
 from hoodypipe.settings import Settings
+from hoodypipe.spectators.feed import Phase
 from tests.kit.spectators import FAST, Server, assert_increasing_ids, kinds
 
 # -- heartbeats and TTL --
@@ -178,3 +179,39 @@ def test_heartbeat_not_written_while_paused() -> None:
     c.resume()
     server.advance(1.1, step=0.1)
     assert c.comments() >= 1
+
+
+# -- the feed's phases --
+
+
+def test_phases_open_ending_gone_while_paused() -> None:
+    server = Server(FAST, stall_timeout=1000.0)
+    c = server.get("/p?progress")
+    [feed] = server.observer._groups["p"].feeds  # noqa: SLF001
+    assert feed.phase is Phase.OPEN
+    server.registry.streaming("p", server.clock)
+    c.pause()
+    server.registry.finish("p", server.clock)
+    assert feed.phase is Phase.ENDING  # the last event is queued, not written
+    written = len(c.raw)
+    feed.send((10**18, "state", b"late"))  # nothing is taken any more
+    feed.progress((10**18 + 1, "progress", b"late"))
+    assert feed.queued == 2 and len(c.raw) == written
+    c.resume()
+    assert feed.phase is Phase.GONE
+    assert c.ended and b"late" not in c.raw
+    assert server.observer.spectators_of("p") == 0
+
+
+def test_a_lost_connection_is_gone_and_close_leaves_it_alone() -> None:
+    server = Server(FAST)
+    c = server.get("/p?progress")
+    [feed] = server.observer._groups["p"].feeds  # noqa: SLF001
+    c.close()
+    assert feed.phase is Phase.GONE
+    assert server.observer.spectators_of("p") == 0
+    assert feed.finished.called
+    feed.close()  # the request is over: nothing is written, nothing raises
+    feed.abort("again")
+    assert not c.ended
+    assert server.clock.getDelayedCalls() == []
