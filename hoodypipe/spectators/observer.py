@@ -10,10 +10,10 @@ seconds (latecomers still get its ``done``), and its result is kept longer
 as the path's ``lastTransfer``.  Every event gets its id here, so ids
 increase across a path's whole history.
 
-Spectator streams are admitted by :meth:`add`, which counts them against
-the per-path and watched-path caps and keeps them in their path's group
-until their response ends.  Turning requests into feeds, and refusals into
-HTTP answers, is :mod:`hoodypipe.spectators.resource`.
+Every spectator stream, live or lingering, is admitted by :meth:`add`: one
+place counts it against the per-path and watched-path caps and keeps it in
+its path's group until its response ends.  Turning requests into feeds, and
+refusals into HTTP answers, is :mod:`hoodypipe.spectators.resource`.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class SpectatorObserver:
 
     @property
     def spectators(self) -> int:
-        """Spectator streams open now, on every path."""
+        """Spectator streams open now, on every path, lingering ones included."""
         return sum(len(group.feeds) for group in self._groups.values())
 
     def spectators_of(self, name: str) -> int:
@@ -219,14 +219,14 @@ class SpectatorObserver:
         ``None`` when there is nothing to send: the client already has the
         lingering transfer's ``done`` (its ``Last-Event-ID`` is at or after
         it).  Raises :class:`Crowded` when a cap is reached.  The feed counts
-        against the caps until it ends (``remove``).
+        against the caps until it ends (``remove``), whether it watches a
+        live path or gets a lingering result: a latecomer that cannot be
+        written to holds its place like any other spectator.
         """
         name = feed.name
         linger = self._lingers.get(name)
-        if linger is not None:
-            if last_seen is not None and last_seen >= linger.done[0]:
-                return None
-            return Opening((_with_retry(linger.state), linger.done), final=True)
+        if linger is not None and last_seen is not None and last_seen >= linger.done[0]:
+            return None
         group = self._admit(name)
         group.feeds.add(feed)
         self.log.debug(
@@ -234,6 +234,8 @@ class SpectatorObserver:
             name=name,
             count=len(group.feeds),
         )
+        if linger is not None:
+            return Opening((_with_retry(linger.state), linger.done), final=True)
         status = self._registry.status(name)
         body = self._state_body(status)
         group.last_state = body

@@ -297,3 +297,75 @@ def test_lingering_results_are_bounded_too() -> None:
         whole_transfer(server, name)
     assert not server.observer.lingering("a")
     assert server.observer.lingering("b") and server.observer.lingering("c")
+
+
+# -- the linger counts like any other state of the path --
+
+
+def test_spectators_held_into_the_linger_keep_latecomers_out() -> None:
+    server = Server(Settings(max_spectators=3, linger=30.0), stall_timeout=1000.0)
+    slow = [server.get("/p?progress") for _ in range(3)]
+    server.registry.streaming("p", server.clock)
+    for c in slow:
+        c.pause()  # their final events wait in their queues
+    server.registry.finish("p", server.clock)
+    assert server.observer.lingering("p")
+    assert server.observer.spectators_of("p") == 3
+    late = server.get("/p?progress")
+    assert late.code == 429
+    assert late.body == b"[ERROR] Too many spectators on this pipe (max 3).\n"
+    # one drains and ends: its place is free for a latecomer
+    slow[0].resume()
+    assert slow[0].ended
+    assert server.observer.spectators_of("p") == 2
+    again = server.get("/p?progress")
+    assert again.code == 200
+    assert kinds(again.events()) == ["state", "done"]
+    assert again.ended
+    assert server.observer.spectators_of("p") == 2  # the latecomer left again
+
+
+def test_a_lingering_path_counts_as_watched() -> None:
+    server = Server(Settings(max_watched=1, linger=30.0))
+    whole_transfer(server, "done-path")
+    assert server.observer.lingering("done-path")
+    live = server.get("/live?progress")
+    assert live.code == 200
+    late = server.get("/done-path?progress")
+    assert late.code == 429
+    assert late.body == b"[ERROR] Too many watched pipes (max 1).\n"
+    live.close()
+    assert kinds(server.get("/done-path?progress").events()) == ["state", "done"]
+
+
+class HeldFeed:
+    """A feed whose response has not ended yet (what a paused latecomer is)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[object] = []
+
+    def send(self, block: object, final: bool = False) -> None:
+        self.sent.append(block)
+
+    def progress(self, block: object) -> None:
+        self.sent.append(block)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_latecomer_counts_from_admission_to_its_end() -> None:
+    server = Server(Settings(max_spectators=2, linger=30.0))
+    whole_transfer(server)
+    observer = server.observer
+    held = [HeldFeed("p"), HeldFeed("p")]
+    for feed in held:
+        opening = observer.add(feed, None)  # type: ignore[arg-type]
+        assert opening is not None and opening.final
+    assert observer.spectators_of("p") == 2 and observer.spectators == 2
+    assert server.get("/p?progress").code == 429
+    observer.remove(held[0])  # type: ignore[arg-type]
+    assert observer.spectators_of("p") == 1
+    observer.remove(held[1])  # type: ignore[arg-type]
+    assert observer.watched_paths == 0
