@@ -66,20 +66,28 @@ def progress_event(status: PipeStatus, now: float, speed_bps: float) -> JSONObje
 
 
 def done_event(result: TransferResult) -> JSONObject:
-    """The ``done`` event: how one transfer ended, sent exactly once."""
+    """
+    The ``done`` event: how one transfer ended, sent exactly once.
+
+    ``durationSec`` is seconds to the millisecond; the kit's ``duration`` is
+    the same time in whole milliseconds (its CLI prints ``in ${duration}ms``),
+    rounded to the nearest from ``durationSec`` so the two always agree:
+    ``duration == round(durationSec * 1000)``.
+    """
     duration = result.duration_sec
     avg = result.bytes / duration if duration > 0 else 0.0
+    seconds = _round(duration)
     return {
         "state": result.state,
         "ok": result.ok,
         "bytes": result.bytes,
         "totalBytes": result.total_bytes,
-        "durationSec": _round(duration),
+        "durationSec": seconds,
         "mbps": _round(avg / 1e6),
         "reason": result.reason,
         "receivers": result.receivers,
         "bytesTransferred": result.bytes,
-        "duration": _round(duration),
+        "duration": round(seconds * 1000),
         "avgSpeed": int(avg),
         "transferId": result.transfer_id,
         "sha256": result.sha256,

@@ -172,6 +172,11 @@ class SpectatorObserver:
         self._broadcast_state(group, status)
 
     def transfer_done(self, result: TransferResult) -> None:
+        """
+        The last progress, then ``done``, then the final ``state``: a client
+        that stops at the first terminal event (the kit's CLI) still has the
+        ``done``, and ids keep increasing in that order.
+        """
         name = result.name
         status = _finished_status(result)
         group = self._groups.get(name)
@@ -184,8 +189,8 @@ class SpectatorObserver:
                 progress = self._block("progress", body)
                 group.last_progress = progress
         done_body = wire.done_event(result)
-        state = self._block("state", wire.state_event(status))
         done = self._block("done", done_body)
+        state = self._block("state", wire.state_event(status))
         self._last.remember(name, done_body, self._clock.seconds())
         self._end_linger(name)
         linger = _Linger(result, status, done, state)
@@ -207,8 +212,8 @@ class SpectatorObserver:
             for feed in list(group.feeds):
                 if progress is not None:
                     feed.progress(progress)
-                feed.send(state)
-                feed.send(done, final=True)
+                feed.send(done)
+                feed.send(state, final=True)
 
     # -- spectators coming and going -----------------------------------------
 
@@ -235,7 +240,8 @@ class SpectatorObserver:
             count=len(group.feeds),
         )
         if linger is not None:
-            return Opening((_with_retry(linger.state), linger.done), final=True)
+            # The done it missed, then the final state, then the end.
+            return Opening((_with_retry(linger.done), linger.state), final=True)
         status = self._registry.status(name)
         body = self._state_body(status)
         group.last_state = body

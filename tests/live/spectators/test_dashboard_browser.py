@@ -71,6 +71,10 @@ def test_dashboard_follows_a_transfer_live(
             assert page.evaluate("window.__sameDocument") == "yes"
             assert watched.text("#percent") == "100%"
             assert watched.text("#conn") == "finished"
+            # the state comes from done: the final state event follows it,
+            # after the page has closed its EventSource
+            assert watched.text("#state") == "Complete"
+            assert "complete" in watched.eval("document.getElementById('state').className")
             timeline = watched.text("#timeline")
             for label in ("Idle", "Waiting", "Streaming", "Complete"):
                 assert label in timeline
@@ -120,6 +124,8 @@ def test_dashboard_shows_failure_then_last_transfer(
             wait_for(lambda: watched.text("#bytes") not in ("—", ""), 10, "bytes")
             sender.kill()
             watched.wait_text("#final", "Failed: Sender disconnected")
+            assert watched.text("#state") == "Failed"
+            assert watched.text("#conn") == "finished"
         finally:
             watched.close()
         # after the linger a new visitor sees the path idle with how it ended

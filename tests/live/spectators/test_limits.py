@@ -170,7 +170,7 @@ def test_spectators_held_into_the_linger_count_against_the_cap(
         late = [clients.curl(service.url("crowd", "progress")) for _ in range(8)]
         for curl in late:
             assert curl.wait(20) == 0
-            assert events_of(curl.out) == ["state", "done"]
+            assert events_of(curl.out) == ["done", "state"]
         assert metric(service, "hoodypipe_spectators") == 0
 
 

@@ -92,7 +92,7 @@ def test_paused_spectator_still_gets_done_on_resume() -> None:
     assert not c.ended
     c.resume()
     events = c.events()
-    assert kinds(events)[-3:] == ["progress", "state", "done"]
+    assert kinds(events)[-3:] == ["progress", "done", "state"]
     assert events[-3].data["bytes"] == 77
     assert_increasing_ids(events)
     assert c.ended
@@ -144,16 +144,18 @@ def test_queue_stays_tiny_however_many_transitions() -> None:
     feed = next(iter(server.observer._groups["p"].feeds))  # noqa: SLF001
     assert feed.queued == 1  # consecutive states coalesce to the newest
     reg.streaming("p", server.clock)
+    assert feed.queued == 1  # streaming replaced the waiting states
     reg.finish("p", server.clock)
-    assert feed.queued == 2  # the state and the done; nothing after done
+    assert feed.queued == 3  # streaming, done, the final state; nothing after
     reg.waiting("p", server.clock)
-    assert feed.queued == 2
+    assert feed.queued == 3
     c.resume()
     events = c.events()
-    # the idle state before the pause, then the final progress (pending),
-    # the newest state and the done
-    assert kinds(events) == ["state", "progress", "state", "done"]
-    assert events[2].data["state"] == "complete"
+    # the idle state before the pause, then in id order the streaming state,
+    # the final progress (pending), the done and the final state
+    assert kinds(events) == ["state", "state", "progress", "done", "state"]
+    assert [e.data["state"] for e in events if e.event == "state"] == [
+        "idle", "streaming", "complete"]
     assert_increasing_ids(events)
     assert c.ended
 

@@ -58,10 +58,9 @@ def test_whole_transfer_sequence() -> None:
     assert len(done) == 1
     assert done[0]["ok"] is True and done[0]["bytes"] == 2_000_000
     assert done[0]["durationSec"] == pytest.approx(2.0)
-    # done is last, then the stream ends cleanly
-    assert events[-1].event == "done"
-    k = kinds(events)
-    assert k.index("done") > max(i for i, x in enumerate(k) if x == "progress")
+    # the end: the last progress, done, the final state, then a clean end
+    assert kinds(events)[-3:] == ["progress", "done", "state"]
+    assert events[-1].data["state"] == "complete"
     assert c.ended
     assert server.observer.spectators_of("p") == 0
     assert server.observer.watched_paths == 0
@@ -139,18 +138,19 @@ def test_failure_while_streaming() -> None:
 # -- linger, 204, lastTransfer --
 
 
-def test_latecomer_in_linger_gets_state_then_done() -> None:
+def test_latecomer_in_linger_gets_done_then_state() -> None:
     server = Server(FAST)
     first = server.get("/p?progress")
     whole_transfer(server)
-    live_done = [e for e in first.events() if e.event == "done"][0]
+    live = first.events()
     server.advance(10.0, step=1.0)
     late = server.get("/p?progress")
     events = late.events()
-    assert kinds(events) == ["state", "done"]
-    assert events[0].data["state"] == "complete"
-    assert events[1].data == live_done.data
-    assert events[1].id == live_done.id  # the same event, comparable ids
+    assert kinds(events) == ["done", "state"]
+    # the very events the live spectators got, ids included (comparable)
+    assert [(e.id, e.data) for e in events] == [(e.id, e.data) for e in live[-2:]]
+    assert events[0].retry is not None  # the first event carries the hint
+    assert events[1].data["state"] == "complete"
     assert_increasing_ids(events)
     assert late.ended
     assert server.observer.watched_paths == 0
@@ -164,8 +164,10 @@ def test_reconnect_after_done_gets_204() -> None:
     again = server.get("/p?progress", Last_Event_ID=str(done_id))
     assert again.code == 204
     assert again.body == b""
+    after = server.get("/p?progress", Last_Event_ID=str(done_id + 1))  # the state
+    assert after.code == 204
     earlier = server.get("/p?progress", Last_Event_ID=str(done_id - 1))
-    assert kinds(earlier.events()) == ["state", "done"]
+    assert kinds(earlier.events()) == ["done", "state"]
 
 
 def test_linger_expires_then_idle_with_last_transfer() -> None:
@@ -209,8 +211,9 @@ def test_failed_while_waiting_lingers_as_failed() -> None:
                             ended_at=server.clock.seconds(), receivers=0,
                             reason="Timed out waiting for receivers"))
     events = c.events()
-    assert kinds(events) == ["state", "state", "state", "done"]  # no progress
-    assert events[-1].data["reason"] == "Timed out waiting for receivers"
+    assert kinds(events) == ["state", "state", "done", "state"]  # no progress
+    assert events[-2].data["reason"] == "Timed out waiting for receivers"
+    assert events[-1].data["state"] == "failed"
     late = server.get("/p?progress")
     assert [e.data["state"] for e in late.events()] == ["failed", "failed"]
 
@@ -320,7 +323,7 @@ def test_spectators_held_into_the_linger_keep_latecomers_out() -> None:
     assert server.observer.spectators_of("p") == 2
     again = server.get("/p?progress")
     assert again.code == 200
-    assert kinds(again.events()) == ["state", "done"]
+    assert kinds(again.events()) == ["done", "state"]
     assert again.ended
     assert server.observer.spectators_of("p") == 2  # the latecomer left again
 
@@ -335,7 +338,7 @@ def test_a_lingering_path_counts_as_watched() -> None:
     assert late.code == 429
     assert late.body == b"[ERROR] Too many watched pipes (max 1).\n"
     live.close()
-    assert kinds(server.get("/done-path?progress").events()) == ["state", "done"]
+    assert kinds(server.get("/done-path?progress").events()) == ["done", "state"]
 
 
 class HeldFeed:

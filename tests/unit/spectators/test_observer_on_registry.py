@@ -71,7 +71,7 @@ def test_a_transfer_through_the_real_registry() -> None:
     # the registry forgot the name at once; the observer still shows the result
     assert registry.status("p").state == "idle"
     late = server.get("/p?progress")
-    assert [e.event for e in late.events()] == ["state", "done"]
+    assert [e.event for e in late.events()] == ["done", "state"]
 
 
 def test_sender_leaving_while_waiting_fails_that_transfer_only() -> None:
