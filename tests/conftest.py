@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from twisted.logger import LogEvent, globalLogPublisher
 
 from tests.kit.clients import Clients
 from tests.kit.notify import Answer, RecordingReceiver, Started, listen_local
@@ -20,6 +21,15 @@ def service(tmp_path: Path) -> Iterator[Service]:
     """A hoodypipe with default settings on a free loopback port."""
     with running_service(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def logged() -> Iterator[list[LogEvent]]:
+    """Every log event emitted during the test, in order."""
+    events: list[LogEvent] = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
 
 
 @pytest.fixture

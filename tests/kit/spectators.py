@@ -7,12 +7,14 @@ driven by a ``Clock``: the requests are parsed, the responses chunked and the
 producers paused exactly as over a socket, but deterministically and with no
 I/O.  Refusals are rendered by the web layer's own ``write_refusal``, as the
 routes do.  ``FakeRegistry`` stands in for the core's PipeRegistry
-(status() and add_observer()).
+(status() and add_observer()).  The SSE reading helpers and
+``never_reading_spectator`` serve the live spectator tests too.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any, Union
 
 import attrs
@@ -335,3 +337,16 @@ def whole_transfer(server: Server, name: str = "p", size: int = 10_000_000) -> N
         server.advance(0.25)
         reg.moved(name, step * 250_000)
     reg.finish(name, clock)
+
+
+# -- over a real socket --
+
+
+def never_reading_spectator(port: int, name: str) -> socket.socket:
+    """A ``?progress`` client on loopback that sends its request and never
+    reads (a small receive buffer, so the server's writes back up soon)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET /{name}?progress HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return s

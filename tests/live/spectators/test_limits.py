@@ -8,18 +8,16 @@ The basic per-path and default caps are in ``test_feeds.py``.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-from tests.kit.clients import Clients
+from tests.kit.clients import Clients, get_json
 from tests.kit.service import Service, running_service
-from tests.kit.spectators import parse_events
+from tests.kit.spectators import never_reading_spectator, parse_events
 from tests.kit.waiting import wait_for
 
 
@@ -79,15 +77,6 @@ def test_the_watched_paths_429_is_a_counted_refusal(
 # -- a path's spectators count while its finished transfer lingers -------------
 
 
-def never_reading(port: int, name: str) -> socket.socket:
-    """A spectator that sends its request and never reads (small receive buffer)."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", port))
-    s.sendall(f"GET /{name}?progress HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-    return s
-
-
 def send_queues(server_port: int, client_ports: set[int]) -> dict[int, int]:
     """Bytes the server's kernel holds unacknowledged for each client (/proc/net/tcp)."""
     queues: dict[int, int] = {}
@@ -136,21 +125,22 @@ def test_spectators_held_into_the_linger_count_against_the_cap(
         tmp_path, "--max-spectators", "5", "--linger", "60",
         "--progress-interval", "0.002",
     ) as service:
-        stuck = [never_reading(service.port, "crowd") for _ in range(5)]
+        def state() -> str:
+            return str(get_json(service.url("crowd", "status"))["state"])
+
+        stuck = [never_reading_spectator(service.port, "crowd") for _ in range(5)]
         try:
             wait_for(lambda: metric(service, "hoodypipe_spectators") == 5, 10,
                      "five spectators")
             receiver = clients.curl(service.url("crowd"))
             with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
                 s.sendall(b"PUT /crowd HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
-                wait_for(lambda: status_of(service, "crowd")["state"] == "streaming",
-                         10, "streaming")
+                wait_for(lambda: state() == "streaming", 10, "streaming")
                 wait_until_unwritable(service.port, stuck)
                 s.sendall(b"hello")
                 assert receiver.wait(20) == 0
             assert receiver.out.read_bytes() == b"hello"
-            wait_for(lambda: status_of(service, "crowd")["state"] == "complete", 10,
-                     "the transfer to end")
+            wait_for(lambda: state() == "complete", 10, "the transfer to end")
             # lingering now, with its five spectators still open (their done
             # waits behind what they never read): they are counted...
             assert metric(service, "hoodypipe_spectators") == 5
@@ -166,17 +156,12 @@ def test_spectators_held_into_the_linger_count_against_the_cap(
         # once they are gone, latecomers still get the result while it lingers
         wait_for(lambda: metric(service, "hoodypipe_spectators") == 0, 10,
                  "the stuck spectators to be gone")
-        assert status_of(service, "crowd")["state"] == "complete"
+        assert state() == "complete"
         late = [clients.curl(service.url("crowd", "progress")) for _ in range(8)]
         for curl in late:
             assert curl.wait(20) == 0
             assert events_of(curl.out) == ["done", "state"]
         assert metric(service, "hoodypipe_spectators") == 0
-
-
-def status_of(service: Service, name: str) -> Any:
-    with urllib.request.urlopen(service.url(name, "status"), timeout=10) as r:
-        return json.loads(r.read())
 
 
 def events_of(curl_out: Path) -> list[str]:

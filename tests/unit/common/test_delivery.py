@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from twisted.internet.defer import CancelledError
 from twisted.internet.task import Clock
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import LogEvent, formatEvent
 
 from hoodypipe.common.delivery import Delivery, Sender, describe_error, redact_url
 from hoodypipe.common.retry import RetryPolicy
 from tests.kit.notify import HANG, Answer, RecordingReceiver, stub_client
 
 URL = "http://hooks.example/services/T000/B000/SECRET"
-
-
-@pytest.fixture
-def logged() -> Iterator[list[LogEvent]]:
-    events: list[LogEvent] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def make(answers: list[Answer], tries: int = 5, timeout: float = 10.0):  # type: ignore[no-untyped-def]

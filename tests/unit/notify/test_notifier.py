@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from twisted.internet.task import Clock
-from twisted.logger import LogEvent, LogLevel, globalLogPublisher
+from twisted.logger import LogEvent, LogLevel
 from zope.interface.verify import verifyObject
 
 from hoodypipe.common.wire import done_event
@@ -23,14 +21,6 @@ FAILED = TransferResult(
     name="nightly", transfer_id="def456", ok=False, bytes=3, total_bytes=10,
     started_at=5.0, ended_at=7.0, receivers=1, reason="Sender disconnected",
 )
-
-
-@pytest.fixture
-def logged() -> Iterator[list[LogEvent]]:
-    events: list[LogEvent] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def make(settings: Settings, answers: list[Answer] | None = None, **kw):  # type: ignore[no-untyped-def]
