@@ -16,7 +16,7 @@ from zope.interface import implementer
 from hoodypipe.bytepath.request import RelayRequest
 from hoodypipe.core.errors import Refusal
 from hoodypipe.core.registry import IReceiver, ISender
-from hoodypipe.web.headers import FIXED
+from hoodypipe.web.headers import FIXED, SANDBOX
 
 TEXT = b"text/plain; charset=utf-8"
 # Reason phrases twisted.web does not know (it would say "Unknown Status").
@@ -35,6 +35,7 @@ def write_refusal(request: Request, refusal: Refusal) -> bytes:
     request.setHeader(b"Content-Type", TEXT)
     request.setHeader(b"Content-Length", b"%d" % len(body))
     request.setHeader(b"Cache-Control", b"no-store")
+    request.setHeader(*SANDBOX)
     set_common_headers(request)
     return body
 
