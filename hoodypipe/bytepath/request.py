@@ -18,13 +18,13 @@ import io
 import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
 
 from hoodypipe.bytepath.chunked import ChunkedScanner, MalformedChunkedBody
+from hoodypipe.web.names import parse_query, parse_target
 
 SEND_METHODS = (b"POST", b"PUT")
 HOLD_LIMIT = 64 * 1024
@@ -212,15 +212,6 @@ class RequestBody:
                 transport.resumeProducing()
 
 
-def parse_query(query: bytes) -> dict[bytes, list[bytes]]:
-    """Query arguments as bytes, bare keys kept, any byte value accepted."""
-    args: dict[bytes, list[bytes]] = {}
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    for key, value in pairs:
-        args.setdefault(key.encode("latin-1"), []).append(value.encode("latin-1"))
-    return args
-
-
 class _RawChunkedTap:
     """Stands in for the channel's chunked decoder: raw reads go to the body."""
 
@@ -280,8 +271,12 @@ class RelayRequest(server.Request):
 
     def process(self) -> None:
         """Like Request.process, but ``postpath`` keeps the raw percent-encoding
-        and bare query keys (``?progress``) are kept as empty values."""
-        self.args = parse_query(self.uri.partition(b"?")[2])
+        and bare query keys (``?progress``) are kept as empty values; an
+        absolute-form target is served as its path (``web.names.parse_target``)."""
+        self.path, query, authority = parse_target(self.uri)
+        if authority is not None:
+            self.requestHeaders.setRawHeaders(b"host", [authority])
+        self.args = parse_query(query)
         channel: Any = self.channel
         self.site = channel.site
         self.setHeader(b"Server", b"hoodypipe")

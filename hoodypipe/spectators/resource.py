@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from typing import Union
-from urllib.parse import unquote_plus
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -25,12 +24,7 @@ from hoodypipe.spectators import dashboard, sse
 from hoodypipe.spectators.feed import SpectatorFeed, SpectatorRequest
 from hoodypipe.spectators.observer import Crowded, SpectatorObserver
 from hoodypipe.web import negotiation
-
-
-def _query_keys(uri: bytes) -> set[str]:
-    """The query's parameter names, bare ones (``?status``) included."""
-    query = uri.partition(b"?")[2].decode("latin-1")
-    return {unquote_plus(part.partition("=")[0]) for part in query.split("&")}
+from hoodypipe.web.names import parse_query
 
 
 def crowded_refusal(crowded: Crowded) -> Refusal:
@@ -78,7 +72,7 @@ class SpectatorResource:
         that fires once the response is over.  Raises :class:`Refusal` when
         the spectator is not admitted.
         """
-        if "status" in _query_keys(request.uri):
+        if b"status" in parse_query(request.uri.partition(b"?")[2]):
             return self._serve_snapshot(request, name)
         accept = request.requestHeaders.getRawHeaders(b"accept")
         kind = negotiation.negotiate(

@@ -19,6 +19,7 @@ import re
 from twisted.web.http_headers import Headers
 
 from hoodypipe.web.mediatype import MediaType, is_token, parse_media_type
+from hoodypipe.web.names import MAX_BYTES
 
 DEFAULT_TYPE = b"application/octet-stream"
 TEXT_TYPE = b"text/plain"
@@ -91,10 +92,12 @@ def _served_essence(parsed: MediaType) -> bytes:
 
 
 def content_length(value: bytes | None) -> int | None:
-    """The sender's Content-Length when it is 1..19 plain digits, else None."""
+    """The sender's Content-Length when it is 1..19 plain digits and at most
+    MAX_BYTES, else None."""
     if value is None or not _LENGTH.fullmatch(value):
         return None
-    return int(value)
+    length = int(value)
+    return length if length <= MAX_BYTES else None
 
 
 def _strip(value: bytes) -> bytes:

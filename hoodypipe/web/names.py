@@ -9,7 +9,7 @@ names are equal only when their bytes are.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import attrs
 
@@ -19,12 +19,87 @@ API_PREFIX = b"/api/v1/pipe/"
 MAX_NAME = 1024
 RESERVED_API = {b"health", b"metrics"}
 
+#: The largest byte count anything on the path holds (a signed 64-bit count:
+#: curl's curl_off_t, nginx's and the kernel's off_t); Content-Length obeys it too.
+MAX_BYTES = 2**63 - 1
+#: The parameters the relay reads: each may be given once.  A repeat is
+#: ambiguous (parsers disagree on whether the first or the last counts), and
+#: a cache or proxy in front may have read the other one.
+KNOWN_PARAMS = (b"n", b"wait", b"size", b"progress", b"status", b"video", b"download",
+                b"filename", b"sha256")
+
 _SIZE = re.compile(r"([0-9]{1,19})([KMGT]i?)?")
 _WHOLE = re.compile(r"[0-9]{1,9}")
 _UNITS = {
     "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
 }
+
+
+# An http(s) URL whose authority is a host and an optional port (no userinfo:
+# RFC 9110 section 4.2.4), then nothing or a path or a query.
+_ABSOLUTE = re.compile(
+    rb"https?://((?:[A-Za-z0-9\-._~%!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?)"
+    rb"([/?].*)?",
+    re.IGNORECASE | re.DOTALL)
+_SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def parse_target(uri: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """The path, the query and (absolute-form only) the authority of a request target.
+
+    RFC 9112 section 3.2.2: a server MUST accept the absolute-form
+    (``GET http://host/a HTTP/1.1``), so it is served as its path ``/a``, and
+    its authority replaces the Host header (section 3.2.2 again).  Any other
+    target is returned as it is, for ``check_target`` to refuse.
+    """
+    absolute = _ABSOLUTE.fullmatch(uri)
+    if absolute is not None:
+        path, _, query = (absolute.group(2) or b"").partition(b"?")
+        return path or b"/", query, absolute.group(1)
+    path, _, query = uri.partition(b"?")
+    return path, query, None
+
+
+def check_target(path: bytes, method: bytes) -> None:
+    """Refuse (400) a request whose target is no path, whatever it would route to.
+
+    Without this, ``GET abc`` would be the pipe ``bc`` (twisted.web strips the
+    first byte assuming it is ``/``).  ``OPTIONS *`` is the one asterisk-form
+    request HTTP has (RFC 9112 section 3.2.4) and is answered like any OPTIONS.
+    """
+    if path.startswith(b"/"):
+        return
+    if path == b"*":
+        if method == b"OPTIONS":
+            return
+        raise Refusal(400, "The request target '*' is only for OPTIONS.", "bad_target")
+    if _SCHEME.match(path):
+        raise Refusal(400, "An absolute request target must be an http or https URL "
+                      "with a host.", "bad_target")
+    raise Refusal(400, "The request target must be a path starting with '/'.",
+                  "bad_target")
+
+
+def parse_query(query: bytes) -> dict[bytes, list[bytes]]:
+    """Query arguments as bytes, bare keys kept, any byte value accepted.
+
+    The one query parser of the server: the routes and the spectator hub
+    read what this returns, so they cannot disagree about a query.
+    """
+    args: dict[bytes, list[bytes]] = {}
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    for key, value in pairs:
+        args.setdefault(key.encode("latin-1"), []).append(value.encode("latin-1"))
+    return args
+
+
+def refuse_repeated(args: dict[bytes, list[bytes]]) -> None:
+    """400 when one of the relay's own parameters is given more than once."""
+    for key in KNOWN_PARAMS:
+        if len(args.get(key, ())) > 1:
+            raise Refusal(400, f"Parameter {key.decode()} given more than once.",
+                          "bad_param")
 
 
 def split_target(raw_path: bytes) -> tuple[bytes, bool]:
@@ -68,7 +143,9 @@ def _one(args: dict[bytes, list[bytes]], key: bytes) -> str | None:
     values = args.get(key)
     if values is None:
         return None
-    return values[-1].decode("latin-1")
+    if len(values) > 1:
+        raise Refusal(400, f"Parameter {key.decode()} given more than once.", "bad_param")
+    return values[0].decode("latin-1")
 
 
 def parse_party(
@@ -98,4 +175,7 @@ def parse_party(
             raise Refusal(400, "size must be a byte count like 1048576, 10M or 2Gi.",
                           "bad_param")
         size = int(match.group(1)) * _UNITS[match.group(2) or ""]
+        if size > MAX_BYTES:
+            raise Refusal(400, f"size must be at most {MAX_BYTES} bytes (2^63-1).",
+                          "bad_param")
     return PartyParams(n=n, wait=wait, size=size)

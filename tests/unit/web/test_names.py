@@ -9,9 +9,15 @@ import pytest
 from hoodypipe.core.errors import Refusal
 from hoodypipe.web.names import (
     API_PREFIX,
+    KNOWN_PARAMS,
+    MAX_BYTES,
     MAX_NAME,
     PartyParams,
+    check_target,
     parse_party,
+    parse_query,
+    parse_target,
+    refuse_repeated,
     split_target,
     validate_name,
 )
@@ -183,7 +189,9 @@ def test_exotic_digits_are_400_not_a_crash(query: dict[str, str]) -> None:
     ("2Gi", 2 * 2**30),
     ("1Ti", 2**40),
     ("1048576", 1048576),
-    ("9999999999999999999", 9999999999999999999),
+    ("9223372036854775807", 2**63 - 1),
+    ("8388607Ti", 8388607 * 2**40),
+    ("9223372T", 9223372 * 10**12),
 ])
 def test_size_units(raw: str, size: int) -> None:
     assert parse(size=raw).size == size
@@ -202,9 +210,35 @@ def test_size_with_a_trailing_newline_is_400() -> None:
     assert refusal(lambda: parse(size="10\n")) == (400, SIZE_FORMAT, "bad_param")
 
 
-def test_last_value_of_a_repeated_parameter_wins() -> None:
-    assert parse(n=["2", "3"], wait=["10", "20"], size=["1K", "2K"]) == PartyParams(
-        n=3, wait=20.0, size=2000)
+@pytest.mark.parametrize("raw", [
+    "9223372036854775808", "9999999999999999999", "9999999999999999999Ti", "8388608Ti",
+    "9223373T", "9999999999999999999K", "9000000000Gi",
+])
+def test_size_beyond_a_signed_64_bit_count_is_400(raw: str) -> None:
+    assert MAX_BYTES == 2**63 - 1
+    assert refusal(lambda: parse(size=raw)) == (
+        400, "size must be at most 9223372036854775807 bytes (2^63-1).", "bad_param")
+
+
+@pytest.mark.parametrize("query", [
+    {"n": ["2", "3"]}, {"n": ["2", "2"]}, {"wait": ["10", "20"]}, {"size": ["1K", "2K"]},
+    {"n": ["", "1"]},
+])
+def test_a_repeated_parameter_is_400(query: dict[str, list[str]]) -> None:
+    (key,) = query
+    assert refusal(lambda: parse(**query)) == (
+        400, f"Parameter {key} given more than once.", "bad_param")
+
+
+@pytest.mark.parametrize("key", KNOWN_PARAMS)
+def test_refuse_repeated_covers_every_parameter_of_the_relay(key: bytes) -> None:
+    refuse_repeated({key: [b"1"], b"other": [b"1", b"2"]})
+    assert refusal(lambda: refuse_repeated({key: [b"", b""]})) == (
+        400, f"Parameter {key.decode()} given more than once.", "bad_param")
+
+
+def test_unknown_parameters_may_repeat() -> None:
+    refuse_repeated(parse_query(b"_=1&_=2&utm=a&utm=b&n=1"))
 
 
 def test_bare_parameters_are_400() -> None:
@@ -217,3 +251,88 @@ def test_bare_parameters_are_400() -> None:
 def test_unrelated_parameters_are_ignored() -> None:
     assert parse_party({b"progress": [b""], b"x": [b"y"]}, 300.0, 3600.0, 256) == (
         PartyParams(n=1, wait=300.0, size=None))
+
+
+# -- request targets ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("uri", "parsed"), [
+    (b"/a", (b"/a", b"", None)),
+    (b"/a?n=1&wait=2", (b"/a", b"n=1&wait=2", None)),
+    (b"/a?", (b"/a", b"", None)),
+    (b"/a?b?c", (b"/a", b"b?c", None)),
+    (b"/", (b"/", b"", None)),
+    (b"http://x/a", (b"/a", b"", b"x")),
+    (b"http://x/a?wait=1", (b"/a", b"wait=1", b"x")),
+    (b"HTTPS://Relay.Example:8443/api/v1/pipe/a", (b"/api/v1/pipe/a", b"", b"Relay.Example:8443")),
+    (b"http://x", (b"/", b"", b"x")),
+    (b"http://x?status", (b"/", b"status", b"x")),
+    (b"http://x:/a", (b"/a", b"", b"x:")),
+    (b"http://[::1]:80/a", (b"/a", b"", b"[::1]:80")),
+    (b"http://127.0.0.1/a/b/c", (b"/a/b/c", b"", b"127.0.0.1")),
+    (b"http://x/a%2Fb", (b"/a%2Fb", b"", b"x")),
+    (b"http://x//a", (b"//a", b"", b"x")),
+])
+def test_parse_target(uri: bytes, parsed: tuple[bytes, bytes, bytes | None]) -> None:
+    assert parse_target(uri) == parsed
+
+
+@pytest.mark.parametrize("uri", [
+    b"abc", b"*", b"", b"ftp://x/a", b"http:/a", b"http://", b"http:///a",
+    b"http://user@x/a", b"http://user:pw@x/a", b"http://x y/a", b"http://x#f",
+    b"//x/a", b"javascript://x/%0aalert(1)", b"localhost:8080",
+])
+def test_other_targets_are_left_for_check_target(uri: bytes) -> None:
+    path, _, authority = parse_target(uri)
+    assert authority is None
+    assert path == uri.partition(b"?")[0]
+
+
+@pytest.mark.parametrize(("path", "method"), [
+    (b"/", b"GET"), (b"/a", b"GET"), (b"//a", b"POST"), (b"*", b"OPTIONS"),
+    (b"/x", b"OPTIONS"),
+])
+def test_paths_and_options_asterisk_pass(path: bytes, method: bytes) -> None:
+    check_target(path, method)
+
+
+NOT_A_PATH = "The request target must be a path starting with '/'."
+NOT_HTTP = "An absolute request target must be an http or https URL with a host."
+
+
+@pytest.mark.parametrize(("path", "method", "reason"), [
+    (b"abc", b"GET", NOT_A_PATH),
+    (b"bc", b"PUT", NOT_A_PATH),
+    (b"", b"GET", NOT_A_PATH),
+    (b"localhost:8080", b"CONNECT", NOT_A_PATH),
+    (b"robots.txt", b"GET", NOT_A_PATH),
+    (b"*", b"GET", "The request target '*' is only for OPTIONS."),
+    (b"*", b"POST", "The request target '*' is only for OPTIONS."),
+    (b"ftp://x/a", b"GET", NOT_HTTP),
+    (b"http://user@x/a", b"GET", NOT_HTTP),
+    (b"http:///a", b"GET", NOT_HTTP),
+    (b"javascript://x/a", b"GET", NOT_HTTP),
+])
+def test_anything_else_is_400(path: bytes, method: bytes, reason: str) -> None:
+    assert refusal(lambda: check_target(path, method)) == (400, reason, "bad_target")
+
+
+# -- the one query parser ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "args"), [
+    (b"", {}),
+    (b"progress", {b"progress": [b""]}),
+    (b"status&n=2", {b"status": [b""], b"n": [b"2"]}),
+    (b"n=1&n=2", {b"n": [b"1", b"2"]}),
+    (b"a=%C3%A9%FF", {b"a": [b"\xc3\xa9\xff"]}),
+    (b"a+b=c+d", {b"a b": [b"c d"]}),
+    (b"%73tatus", {b"status": [b""]}),
+    (b"a=1=2", {b"a": [b"1=2"]}),
+    (b"&&a&", {b"a": [b""]}),
+    (b"a=%zz", {b"a": [b"%zz"]}),
+    (b"a;b=1", {b"a;b": [b"1"]}),
+    (b"k=\xff", {b"k": [b"\xff"]}),
+])
+def test_parse_query(query: bytes, args: dict[bytes, list[bytes]]) -> None:
+    assert parse_query(query) == args
