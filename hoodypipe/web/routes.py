@@ -26,7 +26,14 @@ from hoodypipe.ops.health import health_body, health_code
 from hoodypipe.settings import Settings
 from hoodypipe.web import pages
 from hoodypipe.web.headers import content_length, receiver_headers
-from hoodypipe.web.names import RESERVED_API, parse_party, split_target, validate_name
+from hoodypipe.web.names import (
+    RESERVED_API,
+    check_target,
+    parse_party,
+    refuse_repeated,
+    split_target,
+    validate_name,
+)
 from hoodypipe.web.parties import (
     ReceiverParty,
     SenderParty,
@@ -114,14 +121,14 @@ class PipeServer:
         return self._page(request, pages.index)
 
     def _page(self, request: Request, page: Callable[[Request], tuple[bytes, bytes]]) -> Any:
-        if request.method in (b"POST", b"PUT"):
-            return self._refuse(request, Refusal(400, "Cannot send to a reserved path.",
-                                                 "reserved"))
-        if request.method == b"OPTIONS":
-            return self._preflight(request)
-        if request.method not in (b"GET", b"HEAD"):
-            return self._refuse(request, _method_refusal(request, PAGE_METHODS))
         try:
+            screen(request)
+            if request.method in (b"POST", b"PUT"):
+                raise Refusal(400, "Cannot send to a reserved path.", "reserved")
+            if request.method == b"OPTIONS":
+                return self._preflight(request)
+            if request.method not in (b"GET", b"HEAD"):
+                raise _method_refusal(request, PAGE_METHODS)
             body, content_type = page(request)
         except Refusal as refusal:
             return self._refuse(request, refusal)
@@ -139,9 +146,11 @@ class PipeServer:
             page = pages.RESERVED.get(raw)
             if page is not None:
                 return self._page(request, page)
+            screen(request)
             if under_api and raw.rstrip(b"/") in RESERVED_API:
                 raise Refusal(404, "Not found.", "not_found")
             name = validate_name(raw)
+            refuse_repeated(request.args)
             method = request.method
             if method in (b"POST", b"PUT"):
                 return self._send(request, name)
@@ -163,8 +172,6 @@ class PipeServer:
         assert isinstance(request, RelayRequest) and request.body is not None
         if request.getHeader(b"content-range") is not None:
             raise Refusal(400, "Content-Range is not supported on a send.", "bad_header")
-        if (request.getHeader(b"service-worker") or b"").lower() == b"script":
-            raise Refusal(400, "Service-Worker scripts cannot be sent.", "bad_header")
         params = self._params(request)
         total = content_length(request.getHeader(b"content-length"))
         if request.body.chunked:
@@ -236,6 +243,20 @@ class PipeServer:
         )
         relay.start()
         return relay
+
+
+def screen(request: Request) -> None:
+    """What is refused on every path, whatever the method, before anything else.
+
+    A browser sends ``Service-Worker: script`` when it fetches the script of
+    a service worker being registered; no worker may ever be registered on the
+    relay's origin (it would answer for every path, for every later visitor),
+    so that fetch is refused wherever it points, and so is any request whose
+    target is not a path.
+    """
+    check_target(request.path, request.method)
+    if request.requestHeaders.hasHeader(b"service-worker"):
+        raise Refusal(400, "Service workers are not allowed on this server.", "bad_header")
 
 
 def _method_refusal(request: Request, allowed: bytes) -> Refusal:
