@@ -141,7 +141,7 @@ def test_anyone_on_a_streaming_path_is_400(service: Service, clients: Clients,
 
 @pytest.mark.parametrize("header, line", [
     ("Content-Range: bytes 0-0/1", "Content-Range is not supported on a send."),
-    ("Service-Worker: script", "Service-Worker scripts cannot be sent."),
+    ("Service-Worker: script", "Service workers are not allowed on this server."),
 ])
 def test_forbidden_send_headers_are_400(service: Service, clients: Clients,
                                         header: str, line: str) -> None:
