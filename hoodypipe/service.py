@@ -87,7 +87,7 @@ def make_site(web: PipeServer, reactor: IReactorTime, settings: Settings) -> Sit
     class Request(RelayRequest):
         read_size = settings.read_size
 
-    site = Site(web.app.resource(), requestFactory=Request, reactor=reactor,
+    site = Site(web.resource(), requestFactory=Request, reactor=reactor,
                 timeout=settings.connection_timeout)
     site.displayTracebacks = False
     return site

@@ -9,6 +9,7 @@ names are equal only when their bytes are.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import attrs
@@ -43,6 +44,8 @@ _ABSOLUTE = re.compile(
     rb"([/?].*)?",
     re.IGNORECASE | re.DOTALL)
 _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://")
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ], possibly empty.
+_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~%!$&'()*+,;=]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 
 
 def parse_target(uri: bytes) -> tuple[bytes, bytes, bytes | None]:
@@ -68,6 +71,8 @@ def check_target(path: bytes, method: bytes) -> None:
     first byte assuming it is ``/``).  ``OPTIONS *`` is the one asterisk-form
     request HTTP has (RFC 9112 section 3.2.4) and is answered like any OPTIONS.
     """
+    if not path.isascii():
+        raise Refusal(400, "The request target must be percent-encoded ASCII.", "bad_target")
     if path.startswith(b"/"):
         return
     if path == b"*":
@@ -79,6 +84,20 @@ def check_target(path: bytes, method: bytes) -> None:
                       "with a host.", "bad_target")
     raise Refusal(400, "The request target must be a path starting with '/'.",
                   "bad_target")
+
+
+def check_host(values: Sequence[bytes] | None, version: bytes) -> None:
+    """Refuse (400) what RFC 9112 section 3.2 says a server MUST refuse: an
+    HTTP/1.1 request without a Host, and any request with more than one Host
+    or one that is not a host and port."""
+    if values is None:
+        if version == b"HTTP/1.1":
+            raise Refusal(400, "An HTTP/1.1 request needs a Host header.", "bad_host")
+        return
+    if len(values) > 1:
+        raise Refusal(400, "More than one Host header.", "bad_host")
+    if _HOST.fullmatch(values[0]) is None:
+        raise Refusal(400, "The Host header is not a host name and port.", "bad_host")
 
 
 def parse_query(query: bytes) -> dict[bytes, list[bytes]]:

@@ -16,7 +16,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 
 from hoodypipe.bytepath.relay import Relay
 from hoodypipe.bytepath.request import RelayRequest
@@ -28,6 +29,7 @@ from hoodypipe.web import pages
 from hoodypipe.web.headers import content_length, receiver_headers
 from hoodypipe.web.names import (
     RESERVED_API,
+    check_host,
     check_target,
     parse_party,
     refuse_repeated,
@@ -95,6 +97,10 @@ class PipeServer:
         self.started_at = clock.seconds()
         registry.set_transfer_starter(self.start_transfer)
 
+    def resource(self) -> Resource:
+        """The site's root: ``screen`` first, then Klein's routing."""
+        return _Screened(self)
+
     # -- reserved pages -----------------------------------------------------
 
     @app.route("/api/v1/pipe/health", strict_slashes=False)
@@ -122,7 +128,6 @@ class PipeServer:
 
     def _page(self, request: Request, page: Callable[[Request], tuple[bytes, bytes]]) -> Any:
         try:
-            screen(request)
             if request.method in (b"POST", b"PUT"):
                 raise Refusal(400, "Cannot send to a reserved path.", "reserved")
             if request.method == b"OPTIONS":
@@ -146,7 +151,6 @@ class PipeServer:
             page = pages.RESERVED.get(raw)
             if page is not None:
                 return self._page(request, page)
-            screen(request)
             if under_api and raw.rstrip(b"/") in RESERVED_API:
                 raise Refusal(404, "Not found.", "not_found")
             name = validate_name(raw)
@@ -246,17 +250,38 @@ class PipeServer:
 
 
 def screen(request: Request) -> None:
-    """What is refused on every path, whatever the method, before anything else.
+    """What is refused on every path, whatever the method, before routing.
 
     A browser sends ``Service-Worker: script`` when it fetches the script of
     a service worker being registered; no worker may ever be registered on the
     relay's origin (it would answer for every path, for every later visitor),
-    so that fetch is refused wherever it points, and so is any request whose
-    target is not a path.
+    so that fetch is refused wherever it points.  So is a request whose
+    target is not a path or whose Host is not a host: Klein would route the
+    first to a wrong place and answer a non-UTF-8 one (or Host) itself.
     """
     check_target(request.path, request.method)
+    check_host(request.requestHeaders.getRawHeaders(b"host"), request.clientproto)
     if request.requestHeaders.hasHeader(b"service-worker"):
         raise Refusal(400, "Service workers are not allowed on this server.", "bad_header")
+
+
+class _Screened(Resource):
+    """Every request passes ``screen`` before Klein routes it."""
+
+    isLeaf = True
+
+    def __init__(self, server: PipeServer) -> None:
+        super().__init__()
+        self._server = server
+        self._routed = server.app.resource()
+
+    def render(self, request: Request) -> Any:
+        try:
+            screen(request)
+        except Refusal as refusal:
+            answer = self._server._refuse(request, refusal)
+            return answer if isinstance(answer, bytes) else NOT_DONE_YET
+        return self._routed.render(request)
 
 
 def _method_refusal(request: Request, allowed: bytes) -> Refusal:

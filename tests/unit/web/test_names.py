@@ -13,6 +13,7 @@ from hoodypipe.web.names import (
     MAX_BYTES,
     MAX_NAME,
     PartyParams,
+    check_host,
     check_target,
     parse_party,
     parse_query,
@@ -336,3 +337,39 @@ def test_anything_else_is_400(path: bytes, method: bytes, reason: str) -> None:
 ])
 def test_parse_query(query: bytes, args: dict[bytes, list[bytes]]) -> None:
     assert parse_query(query) == args
+
+
+@pytest.mark.parametrize("path", [b"/\x80", b"/caf\xc3\xa9", b"\xff"])
+def test_a_raw_non_ascii_target_is_400(path: bytes) -> None:
+    assert refusal(lambda: check_target(path, b"GET")) == (
+        400, "The request target must be percent-encoded ASCII.", "bad_target")
+
+
+# -- Host -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", [
+    b"relay.example", b"relay.example:8080", b"127.0.0.1", b"127.0.0.1:1", b"[::1]",
+    b"[::1]:80", b"", b"x:", b"a-b_c~d", b"%41", b"evil'(x)*!$&;=,+",
+])
+def test_hosts_in_the_grammar_pass(host: bytes) -> None:
+    check_host([host], b"HTTP/1.1")
+    check_host([host], b"HTTP/1.0")
+
+
+@pytest.mark.parametrize("host", [
+    b"a b", b"a/b", b"a@b", b"a\xffb", b"\xc3\xa9", b'a"b', b"<x>", b"a:b:c", b"[::1",
+    b"a\tb", b"a:80x", b"a?b", b"a#b", b"a\\b",
+])
+def test_hosts_out_of_the_grammar_are_400(host: bytes) -> None:
+    assert refusal(lambda: check_host([host], b"HTTP/1.1")) == (
+        400, "The Host header is not a host name and port.", "bad_host")
+
+
+def test_host_is_required_once_in_http_11() -> None:
+    assert refusal(lambda: check_host(None, b"HTTP/1.1")) == (
+        400, "An HTTP/1.1 request needs a Host header.", "bad_host")
+    check_host(None, b"HTTP/1.0")
+    assert refusal(lambda: check_host([b"a", b"a"], b"HTTP/1.1")) == (
+        400, "More than one Host header.", "bad_host")
+    assert refusal(lambda: check_host([b"a", b"b"], b"HTTP/1.0"))[0] == 400

@@ -262,11 +262,16 @@ def test_help_is_built_from_the_request_host(server: Server) -> None:
 def test_help_behind_a_tls_proxy_and_with_a_hostile_host(server: Server) -> None:
     text = server.get(b"/help", b"X-Forwarded-Proto: https").body.decode()
     assert "curl -T myfile https://pipes.test/mypath" in text
+    # Not a host at all: refused before any page is built (RFC 9112 section 3.2).
     conn = server.connect().send(
         b'GET /help HTTP/1.1\r\nHost: evil.test"><script>x</script>\r\n\r\n')
+    assert conn.response().status == 400
+    # In the grammar but odd: the help text keeps only the plain characters.
+    conn = server.connect().send(
+        b"GET /help HTTP/1.1\r\nHost: evil.test'(x)*!$&;=,+\r\n\r\n")
     text = conn.response().body.decode()
-    assert "curl -T myfile http://evil.testscriptxscript/mypath" in text
-    assert "<" not in text and '"' not in text.split("curl -T myfile ")[1][:30]
+    assert "curl -T myfile http://evil.testx/mypath" in text
+    assert "'" not in text.split("curl -T myfile ")[1][:30]
 
 
 def test_robots_and_health(server: Server) -> None:

@@ -153,3 +153,39 @@ def test_our_own_pages_keep_their_nonce_policy(server: Server, path: bytes) -> N
     policy = response.header(b"content-security-policy") or b""
     assert b"script-src 'nonce-" in policy
     assert b"sandbox" not in policy
+
+
+# -- what Klein cannot route is screened before it -----------------------------------------
+
+
+@pytest.mark.parametrize(("head", "line"), [
+    (b"GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n",
+     b"The request target must be percent-encoded ASCII."),
+    (b"POST /t\x8c\x8e HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+     b"The request target must be percent-encoded ASCII."),
+    (b"GET /a HTTP/1.1\r\nHost: \xff\r\n\r\n", b"The Host header is not a host name and port."),
+    (b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", b"The Host header is not a host name and port."),
+    (b"GET /a HTTP/1.1\r\n\r\n", b"An HTTP/1.1 request needs a Host header."),
+    (b"GET /a HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", b"More than one Host header."),
+    (b"PUT /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", b"An HTTP/1.1 request needs a Host header."),
+])
+def test_heads_klein_cannot_route_are_refused_with_an_error_line(
+    server: Server, head: bytes, line: bytes,
+) -> None:
+    (response,) = server.connect().send(head).responses()
+    assert response.status == 400
+    assert error_body(response) == b"[ERROR] " + line + b"\n"
+    assert server.registry.waiting_count() == 0
+
+
+def test_an_http_10_request_needs_no_host(server: Server) -> None:
+    conn = server.connect().send(b"GET /robots.txt HTTP/1.0\r\n\r\n")
+    assert conn.responses()[0].status == 200
+
+
+def test_an_absolute_form_target_needs_no_valid_host(server: Server) -> None:
+    conn = server.connect().send(b"GET http://relay.test/robots.txt HTTP/1.1\r\n\r\n")
+    assert conn.responses()[0].status == 200
+    conn = server.connect().send(
+        b"GET http://relay.test/robots.txt HTTP/1.1\r\nHost: \xff\r\n\r\n")
+    assert conn.responses()[0].status == 200
