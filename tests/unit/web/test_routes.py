@@ -1,192 +1,20 @@
-"""Whole HTTP exchanges in memory: the real Site, StringTransports, a Clock.
-
-Each connection is ``site.buildProtocol(addr)`` on a ``StringTransport``; the
-test writes raw request bytes into the protocol and reads raw response bytes
-from the transport. Sends start rendering one reactor turn after their
-headers (so ``100 Continue`` goes out first), hence ``advance(0)`` after
-every write. The relay writes to the receivers' transports directly, which a
-StringTransport records like any other write.
-"""
+"""Whole HTTP exchanges in memory: the real Site, StringTransports, a Clock
+(the in-memory server and response reader are in ``tests/kit/memory_http.py``)."""
 
 from __future__ import annotations
 
 import json
-import re
 
-import attrs
 import pytest
-from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from hoodypipe.service import HoodypipeService
-from hoodypipe.settings import Settings
-from tests.kit.observers import Recorder
+from tests.kit.memory_http import Response, Server, parse_responses
 
 PIPE_ALLOW = b"GET, HEAD, POST, PUT, OPTIONS"
 PAGE_ALLOW = b"GET, HEAD, OPTIONS"
 TEXT = b"text/plain; charset=utf-8"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# -- a small HTTP/1.1 response reader --------------------------------------------
-
-
-@attrs.frozen
-class Response:
-    version: bytes
-    status: int
-    headers: dict[bytes, list[bytes]]
-    body: bytes
-    raw_body: bytes
-    complete: bool
-
-    def header(self, name: bytes) -> bytes | None:
-        values = self.headers.get(name.lower())
-        return None if values is None else b", ".join(values)
-
-    @property
-    def lines(self) -> list[str]:
-        return self.body.decode().splitlines()
-
-
-def _dechunk(data: bytes) -> tuple[bytes, int, bool]:
-    """Payload, bytes used, and whether the terminal chunk was seen."""
-    out = []
-    pos = 0
-    while True:
-        eol = data.find(b"\r\n", pos)
-        if eol == -1:
-            return b"".join(out), pos, False
-        size_text = data[pos:eol].split(b";")[0]
-        assert re.fullmatch(rb"[0-9a-fA-F]+", size_text), data[pos:eol]
-        size = int(size_text, 16)
-        if size == 0:
-            end = data.find(b"\r\n\r\n", eol)
-            if end == -1:
-                return b"".join(out), pos, False
-            return b"".join(out), end + 4, True
-        start = eol + 2
-        if len(data) < start + size + 2:
-            out.append(data[start:start + size])
-            return b"".join(out), len(data), False
-        out.append(data[start:start + size])
-        assert data[start + size:start + size + 2] == b"\r\n"
-        pos = start + size + 2
-
-
-def parse_responses(data: bytes, head: tuple[int, ...] = ()) -> list[Response]:
-    """Every response in ``data``, in order; ``head`` lists which have no body."""
-    responses: list[Response] = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\r\n\r\n", pos)
-        assert end != -1, f"incomplete head: {data[pos:pos + 200]!r}"
-        status_line, *header_lines = data[pos:end].split(b"\r\n")
-        version, status, _ = status_line.split(b" ", 2)
-        headers: dict[bytes, list[bytes]] = {}
-        for line in header_lines:
-            name, _, value = line.partition(b":")
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
-        pos = end + 4
-        code = int(status)
-        no_body = code < 200 or code in (204, 304) or len(responses) in head
-        if no_body:
-            body, raw, complete = b"", b"", True
-        elif headers.get(b"transfer-encoding") == [b"chunked"]:
-            body, used, complete = _dechunk(data[pos:])
-            raw = data[pos:pos + used]
-            pos += used
-        elif b"content-length" in headers:
-            length = int(headers[b"content-length"][0])
-            raw = body = data[pos:pos + length]
-            complete = len(body) == length
-            pos += len(body)
-        else:
-            raw = body = data[pos:]
-            complete = True
-            pos = len(data)
-        responses.append(Response(version, code, headers, body, raw, complete))
-    return responses
-
-
-def test_response_reader() -> None:
-    data = (CONTINUE + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"3;x\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-            b"HTTP/1.1 400 Bad\r\nContent-Length: 4\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody")
-    first, second, third = parse_responses(data)
-    assert (first.status, second.status, third.status) == (100, 200, 400)
-    assert second.body == b"abcde" and second.complete
-    assert third.body == b"body" and third.header(b"X-A") == b"1, 2"
-    cut = parse_responses(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")[0]
-    assert not cut.complete
-
-
-# -- the in-memory server -----------------------------------------------------------
-
-
-
-
-class Transport(StringTransport):
-    """A StringTransport that also records the half-close of a lingering send."""
-
-    write_closed = False
-
-    def loseWriteConnection(self) -> None:
-        self.write_closed = True
-
-
-class Connection:
-    def __init__(self, server: Server, port: int) -> None:
-        self.server = server
-        self.protocol = server.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
-        self.transport = Transport()
-        self.protocol.makeConnection(self.transport)
-
-    def send(self, data: bytes) -> Connection:
-        self.protocol.dataReceived(data)
-        self.server.reactor.advance(0)
-        return self
-
-    def request(self, method: bytes, path: bytes, *headers: bytes,
-                body: bytes = b"", version: bytes = b"HTTP/1.1") -> Connection:
-        lines = [method + b" " + path + b" " + version, b"Host: pipes.test",
-                 *headers]
-        if body:
-            lines.append(b"Content-Length: %d" % len(body))
-        return self.send(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-
-    @property
-    def output(self) -> bytes:
-        return self.transport.value()
-
-    def responses(self, head: tuple[int, ...] = ()) -> list[Response]:
-        return parse_responses(self.output, head)
-
-    def response(self) -> Response:
-        (only,) = self.responses()
-        return only
-
-    def drop(self) -> None:
-        self.protocol.connectionLost(Failure(ConnectionLost("gone")))
-        self.server.reactor.advance(0)
-
-
-class Server:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.reactor = MemoryReactorClock()
-        self.service = HoodypipeService(self.reactor, settings or Settings())
-        self.site = self.service.site
-        self.registry = self.service.registry
-        self.observer = Recorder()
-        self.registry.add_observer(self.observer)
-        self._ports = iter(range(40000, 50000))
-
-    def connect(self) -> Connection:
-        return Connection(self, next(self._ports))
-
-    def get(self, path: bytes, *headers: bytes) -> Response:
-        return self.connect().request(b"GET", path, *headers).response()
 
 
 @pytest.fixture
