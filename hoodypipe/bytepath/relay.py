@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from hoodypipe.bytepath.request import RelayRequest
+from hoodypipe.bytepath.request import RelayRequest, response_open
 from hoodypipe.core.registry import SENDER_GONE, ITransfer, Pipe
 
 ALL_RECEIVERS_GONE = "All receivers disconnected before transfer completed"
@@ -33,7 +33,7 @@ class ReceiverValve:
     def __init__(self, relay: Relay, request: Request) -> None:
         self.relay = relay
         self.request = request
-        self.transport: Any = request.channel.transport
+        self.transport: Any = request.transport
         self.shut = False
 
     def pauseProducing(self) -> None:
@@ -127,7 +127,7 @@ class Relay:
         for valve in self.valves:
             request = valve.request
             request.unregisterProducer()
-            if not request.finished and not request._disconnected:
+            if response_open(request):
                 request.finish()
         self.body.resume()
         self._sender_end(None)

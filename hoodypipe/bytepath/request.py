@@ -7,209 +7,64 @@ then renders. ``RelayRequest`` starts rendering as soon as the headers are in
 and exposes the body as a ``RequestBody`` that a relay reads chunk by chunk,
 pausing the sender's socket for backpressure.
 
-This leans on documented-in-source but private parts of ``HTTPChannel``
-(``_command``/``_path``/``_version`` before ``requestReceived``, and
-``_transferDecoder``); the real-socket tests pin that behaviour down.
+What this module relies on below Twisted's public API (``guard.check_twisted``
+verifies all of it when the service is built, and says which Twisted lacks
+what; ``channel.py``, the channel subclass, lists its own needs too):
+
+- ``HTTPChannel._command``, ``._path``, ``._version``: the request line, set
+  on the channel before ``Request.requestReceived`` copies it; a send is
+  rendered from ``gotLength``, before that.
+- ``HTTPChannel._transferDecoder``: the channel's body decoder. For a chunked
+  send it is swapped for a tap that gives the raw reads to the body.
+- ``twisted.web.http._ChunkedTransferDecoder`` and its ``finishCallback``: how
+  the channel is told where a chunked body ends (our scanner finds it).
+- ``Request._disconnected``: read only through ``response_open`` below, so
+  the rest of hoodypipe never touches it.
+
+Everything else hoodypipe does with requests goes through public API:
+``request.transport``, ``notifyFinish()``, ``write``/``finish``.
 """
 
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Callable
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.internet.interfaces import ITCPTransport
 from twisted.python.failure import Failure
 from twisted.web import http, server
 
-from hoodypipe.bytepath.chunked import ChunkedScanner, MalformedChunkedBody
+from hoodypipe.bytepath.body import Mode, RequestBody
 from hoodypipe.web.names import parse_query, parse_target
 
 SEND_METHODS = (b"POST", b"PUT")
-HOLD_LIMIT = 64 * 1024
 LINGER_SECONDS = 5.0
-PROBE_SECONDS = 1.0
-_TCP_CLOSED_STATES = (7, 8)  # TCP_CLOSE, TCP_CLOSE_WAIT (linux/tcp_states.h)
+HALF_CLOSED_LINE = b"[INFO] Upload received (connection half-closed).\n"
 
 
-def peer_has_closed(transport: object) -> bool:
-    """Whether a TCP peer has sent FIN or RST, even while we are not reading.
+def response_open(request: http.Request) -> bool:
+    """Whether ``request`` can still be answered: not finished, connection not lost."""
+    return not request.finished and not request._disconnected
 
-    A paused socket is out of the reactor's read set, so a sender that dies
-    while it waits for receivers would only be noticed when its wait ends.
+
+def abort(request: http.Request) -> None:
+    """Cut ``request``'s connection at once (an answer that must not look complete)."""
+    transport: Any = request.transport
+    if transport is not None:
+        transport.abortConnection()
+
+
+def close_write_side(transport: Any) -> None:
+    """FIN once what is buffered has gone, and keep reading (a lingering close).
+
+    TLS in Twisted has no half-close that keeps the session sound, so there
+    the whole connection is closed (after the buffered bytes).
     """
-    handle = getattr(transport, "getHandle", None)
-    if handle is None or not hasattr(socket, "TCP_INFO"):
-        return False
-    sock = handle()
-    if not isinstance(sock, socket.socket) or sock.family not in (
-        socket.AF_INET, socket.AF_INET6
-    ):
-        return False
-    try:
-        state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
-    except OSError:
-        return True
-    return state in _TCP_CLOSED_STATES
-
-OnData = Callable[[bytes, int], None]
-
-
-class RequestBody:
-    """The body of a send, from the socket to one consumer.
-
-    Until a consumer attaches, what arrives is held (the socket is paused once
-    HOLD_LIMIT is held, so at most that plus one read); after ``discard()``
-    everything is dropped.
-    """
-
-    log = Logger()
-
-    def __init__(self, request: RelayRequest, chunked: bool) -> None:
-        self.request = request
-        self.chunked = chunked
-        self.complete = False
-        self.failed: str | None = None
-        self._held: list[bytes] = []
-        self._on_data: OnData | None = None
-        self._on_end: Callable[[], None] | None = None
-        self._on_error: Callable[[str], None] | None = None
-        self._scanner: ChunkedScanner | None = None
-        self._finish_channel_body: Callable[[bytes], None] | None = None
-        self._discarding = False
-        self._paused = False
-        self._held_bytes = 0
-        self._probe: Any = None
-
-    # -- the channel side ---------------------------------------------------
-
-    def raw_received(self, data: bytes) -> None:
-        """A read of a chunked body, framing included."""
-        if self._scanner is not None:
-            try:
-                self._scanner.dataReceived(data)
-            except MalformedChunkedBody as e:
-                self._broken(str(e))
-        elif self._discarding:
-            return
-        else:
-            self._hold(data)
-
-    def payload_received(self, data: bytes) -> None:
-        """A read of a Content-Length body."""
-        on_data = self._on_data
-        if on_data is not None:
-            on_data(data, len(data))
-        elif not self._discarding:
-            self._hold(data)
-
-    def ended(self) -> None:
-        self.complete = True
-        if self._on_end is not None and not self._discarding:
-            self._on_end()
-
-    def _hold(self, data: bytes) -> None:
-        """Keep what comes before the transfer starts; past a small window, stop
-        reading and look after the peer with a cheap periodic probe instead."""
-        self._held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes >= HOLD_LIMIT and not self._paused:
-            self.pause()
-            self._schedule_probe()
-
-    def _schedule_probe(self) -> None:
-        self._probe = self.request.channel.callLater(
-            PROBE_SECONDS, self._check_peer)
-
-    def _check_peer(self) -> None:
-        self._probe = None
-        if self.request._disconnected:
-            return
-        if not self._paused or self._on_data is not None or self._scanner is not None:
-            return
-        if peer_has_closed(self.request.channel.transport):
-            self.request.abort_connection()
-            return
-        self._schedule_probe()
-
-    def _stop_probe(self) -> None:
-        if self._probe is not None and self._probe.active():
-            self._probe.cancel()
-        self._probe = None
-
-    def _broken(self, why: str) -> None:
-        self.failed = why
-        self.log.info("malformed body from {peer}: {why}",
-                      peer=self.request.getClientAddress(), why=why)
-        on_error = self._on_error
-        self.discard()
-        if on_error is not None:
-            on_error(f"Malformed request body: {why}")
-        else:
-            self.request.abort_connection()
-
-    # -- the relay side -----------------------------------------------------
-
-    def attach(
-        self,
-        on_data: OnData,
-        on_end: Callable[[], None],
-        on_error: Callable[[str], None],
-        decode: bool = False,
-    ) -> None:
-        """Start the flow: held reads first, then every read as it comes."""
-        self._on_error = on_error
-        self._stop_probe()
-        held, self._held = self._held, []
-        self._held_bytes = 0
-        # Big reads only once the bytes have somewhere to go; while waiting,
-        # a sender holds at most HOLD_LIMIT plus one ordinary read.
-        transport: Any = self.request.channel.transport
-        if self.request.read_size and transport is not None:
-            transport.bufferSize = self.request.read_size
-        # The socket was paused only to hold early reads; from here the relay's
-        # valves govern it (replaying ``held`` below pauses it again if needed).
-        self.resume()
-        if self.chunked:
-            finish = self._finish_channel_body
-            assert finish is not None
-            self._scanner = ChunkedScanner(on_data, finish, decode=decode)
-            self._on_end = on_end
-            for data in held:
-                self.raw_received(data)
-        else:
-            self._on_data = on_data
-            self._on_end = on_end
-            for data in held:
-                on_data(data, len(data))
-            if self.complete:
-                on_end()
-
-    def discard(self) -> None:
-        """Drop whatever arrives from now on, and keep the socket read."""
-        self._discarding = True
-        self._stop_probe()
-        self._held = []
-        self._on_data = None
-        self._on_end = None
-        self._on_error = None
-        self._scanner = None
-        self.resume()
-
-    def pause(self) -> None:
-        if not self._paused:
-            self._paused = True
-            transport: Any = self.request.channel.transport
-            if transport is not None:
-                transport.pauseProducing()
-
-    def resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            transport: Any = self.request.channel.transport
-            if transport is not None:
-                transport.resumeProducing()
+    if ITCPTransport.providedBy(transport):  # TCP or UNIX, not TLS
+        transport.loseWriteConnection()
+    else:
+        transport.loseConnection()
 
 
 class _RawChunkedTap:
@@ -232,6 +87,7 @@ class RelayRequest(server.Request):
     read_size: int = 0
     _saved_timeout: float | None = None
     _lingering: Any = None
+    _call_later: Callable[..., Any] | None = None
 
     def gotLength(self, length: int | None) -> None:
         channel: Any = self.channel
@@ -239,11 +95,13 @@ class RelayRequest(server.Request):
             super().gotLength(length)
             return
         self.content = io.BytesIO()
-        body = self.body = RequestBody(self, chunked=length is None)
+        self._call_later = channel.callLater
         decoder = channel._transferDecoder
         if length is None and isinstance(decoder, http._ChunkedTransferDecoder):
-            body._finish_channel_body = decoder.finishCallback
+            body = self.body = RequestBody(self, None, decoder.finishCallback)
             channel._transferDecoder = _RawChunkedTap(body)
+        else:
+            self.body = RequestBody(self, length)
         # The channel's idle timer would cut a send that waits for receivers or
         # is paused by a slow one; the registry's own timers govern instead.
         self._saved_timeout = channel.setTimeout(None)
@@ -288,6 +146,60 @@ class RelayRequest(server.Request):
         except BaseException:
             self.processingFailed(Failure())
 
+    # -- what the body and the channel ask of the request ---------------------
+
+    def call_later(self, delay: float, f: Callable[..., Any], *args: Any) -> Any:
+        """The channel's clock, still there after the request has ended."""
+        assert self._call_later is not None
+        return self._call_later(delay, f, *args)
+
+    def pause_reading(self) -> None:
+        transport: Any = self.transport
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        transport: Any = self.transport
+        if transport is not None:
+            transport.resumeProducing()
+
+    def use_read_size(self) -> None:
+        """Big socket reads from now on (a transfer has started)."""
+        transport: Any = self.transport
+        if self.read_size and transport is not None:
+            transport.bufferSize = self.read_size
+
+    def closes_connection(self) -> bool:
+        """Whether the connection ends with the response whose head goes out now.
+
+        An accepted send is answered 200 at once; any other status is a
+        refusal, and one written while the body is still coming is followed
+        by a lingering close (``finish_send``), so its head says so.
+        """
+        body = self.body
+        return body is not None and not body.complete and self.code != http.OK
+
+    @property
+    def lingering(self) -> bool:
+        """Answered and closing, while the rest of the body is read and dropped."""
+        return self._lingering is not None
+
+    def read_closed(self) -> bool:
+        """The client sent FIN: whether this request can still be answered.
+
+        Only a send whose body is whole (or may be) is; while it waits, one
+        line is written at once, since a peer that closed for good (rather
+        than half-closed) answers a write with a reset, which the body's
+        probe then sees: a killed sender frees its pipe in a second.
+        """
+        body = self.body
+        if body is None or not body.read_closed():
+            return False
+        if (body.mode is Mode.HOLDING and self.startedWriting and self.code == http.OK
+                and response_open(self)):
+            self.write(HALF_CLOSED_LINE)
+        return True
+
     # -- ending a send whose body may still be coming ------------------------
 
     def finish_send(self) -> None:
@@ -299,7 +211,7 @@ class RelayRequest(server.Request):
         upload read and dropped for a little while (a lingering close, so
         the client sees the final lines rather than a reset).
         """
-        if self.finished or self._disconnected or self._lingering is not None:
+        if not response_open(self) or self._lingering is not None:
             return
         body = self.body
         if body is None or body.complete:
@@ -309,19 +221,21 @@ class RelayRequest(server.Request):
         body.discard()
         if not self.startedWriting:
             self.write(b"")
-        transport: Any = self.channel.transport
+        transport: Any = self.transport
         if self.chunked:
             transport.write(b"0\r\n\r\n")
         self.channel.persistent = False
-        transport.loseWriteConnection()
-        self._lingering = self.channel.callLater(LINGER_SECONDS, self.abort_connection)
+        close_write_side(transport)
+        self._lingering = self.call_later(LINGER_SECONDS, self.abort_connection)
 
     def finish(self) -> None:
         """Never finish a keep-alive send while its body is still coming."""
         body = self.body
-        if body is not None and not body.complete and not self.finished:
-            self.finish_send()  # once lingering, a second finish is a no-op
-            return
+        if body is not None and not self.finished:
+            if not body.complete:
+                self.finish_send()  # once lingering, a second finish is a no-op
+                return
+            body.close()
         super().finish()
 
     def processingFailed(self, reason: Failure) -> None:
@@ -334,21 +248,19 @@ class RelayRequest(server.Request):
         if not self.startedWriting:
             self.setResponseCode(500)
             self.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-        if not self.finished and not self._disconnected:
+        if response_open(self):
             self.write(b"[ERROR] Internal server error.\n")
             self.finish_send()
 
     def abort_connection(self) -> None:
-        transport: Any = self.channel.transport if self.channel else None
-        if transport is not None:
-            transport.abortConnection()
+        abort(self)
 
     def _restore_timeout(self) -> None:
         """Give a keep-alive connection back its idle timer and read size."""
         if self._saved_timeout is not None and self.channel is not None:
             self.channel.setTimeout(self._saved_timeout)
             self._saved_timeout = None
-            transport: Any = self.channel.transport
+            transport: Any = self.transport
             if "bufferSize" in vars(transport):
                 del transport.bufferSize
 
@@ -356,4 +268,6 @@ class RelayRequest(server.Request):
         lingering = self._lingering
         if lingering is not None and lingering.active():
             lingering.cancel()
+        if self.body is not None:
+            self.body.close()
         super().connectionLost(reason)

@@ -8,12 +8,11 @@ they hold no rules of their own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from hoodypipe.bytepath.request import RelayRequest
+from hoodypipe.bytepath.request import RelayRequest, abort, response_open
 from hoodypipe.core.errors import Refusal
 from hoodypipe.core.registry import IReceiver, ISender
 from hoodypipe.web.headers import FIXED, SANDBOX
@@ -42,12 +41,11 @@ def write_refusal(request: Request, refusal: Refusal) -> bytes:
 
 def refuse_now(request: Request, refusal: Refusal) -> None:
     """Answer with ``refusal`` and end the response, whatever the request was."""
-    if request.finished or request._disconnected:
+    if not response_open(request):
         return
     if request.startedWriting:
         # Too late for a status code: cut it so it never looks complete.
-        transport: Any = request.channel.transport
-        transport.abortConnection()
+        abort(request)
         return
     body = write_refusal(request, refusal)
     request.write(body)
@@ -71,7 +69,7 @@ class SenderParty:
 
     def status(self, line: str) -> None:
         request = self.request
-        if not request.finished and not request._disconnected:
+        if response_open(request):
             request.write(line.encode() + b"\n")
 
     def end(self, error: str | None) -> None:
