@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
+from hoodypipe.bytepath.guard import check_twisted
 from hoodypipe.bytepath.request import RelayRequest
+from hoodypipe.bytepath.site import RelaySite
 from hoodypipe.common.http import make_http_client
 from hoodypipe.core.errors import Refusal
 from hoodypipe.core.registry import PipeRegistry
+from hoodypipe.listeners import connection_cap, open_file_limit
 from hoodypipe.notify.notifier import Notifier
+from hoodypipe.ops.memory import IdleTrimmer, tune_malloc
 from hoodypipe.ops.metrics import Metrics
 from hoodypipe.ops.translog import RequestLog, TransferLog
 from hoodypipe.settings import Settings
 from hoodypipe.spectators import SpectatorObserver, SpectatorResource
 from hoodypipe.web.routes import PipeServer
-
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def tune_malloc() -> bool:
-    """Keep big socket reads out of mmap (glibc): avoids a page-fault storm.
-
-    Measured in BYTEPATH.md: large recv buffers are 2-3x slower without it.
-    """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, 4 * 1024 * 1024)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024))
 
 
 class HoodypipeService(MultiService):
@@ -55,6 +38,8 @@ class HoodypipeService(MultiService):
             self.registry, spectators=lambda: self.spectators.spectators)
         self.registry.add_observer(self.metrics)
         self.registry.add_observer(TransferLog())
+        self.trimmer = IdleTrimmer(reactor, self.registry.active_count)
+        self.registry.add_observer(self.trimmer)
         self.requests = RequestLog()
         if settings.on_done or settings.pagerduty_routing_key:
             self.notifier = Notifier(reactor, settings,
@@ -66,11 +51,12 @@ class HoodypipeService(MultiService):
             metrics=self.scrape,
             on_refusal=self.refused,
         )
-        self.site = make_site(self.web, reactor, settings)
+        self.site = make_site(self.web, reactor, settings, self.channel_refused)
 
     def stopService(self) -> Any:
         """After the drain: end the spectators' streams cleanly, not by a cut."""
         self.spectators.stop()
+        self.trimmer.stop()
         return super().stopService()
 
     def scrape(self) -> tuple[bytes, bytes]:
@@ -82,15 +68,28 @@ class HoodypipeService(MultiService):
             request.method.decode("latin-1"), request.path.decode("latin-1"),
             refusal.status, refusal.code)
 
+    def channel_refused(self, status: int, code: str) -> None:
+        """Refusals the connection makes before any route sees a request."""
+        self.metrics.rejected(code)
 
-def make_site(web: PipeServer, reactor: IReactorTime, settings: Settings) -> Site:
+
+def make_site(
+    web: PipeServer, reactor: IReactorTime, settings: Settings,
+    on_refusal: Callable[[int, str], None] | None = None,
+) -> RelaySite:
+    """The site every listener serves; fails at once on a Twisted it cannot run on."""
+    check_twisted()
+
     class Request(RelayRequest):
         read_size = settings.read_size
 
-    site = Site(web.resource(), requestFactory=Request, reactor=reactor,
-                timeout=settings.connection_timeout)
-    site.displayTracebacks = False
-    return site
+    return RelaySite(
+        web.resource(), Request, reactor,
+        timeout=settings.connection_timeout,
+        head_timeout=settings.head_timeout,
+        max_connections=connection_cap(settings.max_connections, open_file_limit()),
+        on_refusal=on_refusal,
+    )
 
 
 def build_app(reactor: Any, settings: Settings) -> HoodypipeService:

@@ -24,6 +24,9 @@ class Settings:
     keepalive_interval: float = 30.0
     read_size: int = 512 * 1024
     connection_timeout: float = 60.0
+    # the connection (see hoodypipe/listeners.py, hoodypipe/bytepath/channel.py)
+    head_timeout: float = 30.0
+    max_connections: int | None = None  # None: as many as the open-file limit allows
     # spectators (CONTRACT "Spectators")
     max_spectators: int = 50
     max_watched: int = 500

@@ -41,6 +41,10 @@ _NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
     ("read-size", _positive_int, "Bytes read from a sender's socket per read."),
     ("connection-timeout", _positive_float,
      "Seconds an idle connection (no request, or headers not finished) is kept."),
+    ("head-timeout", _positive_float,
+     "Seconds from a request's first byte to its last header (408 beyond)."),
+    ("max-connections", _positive_int,
+     "Most open connections (503 beyond); at most the open-file limit less a margin."),
     ("max-spectators", _positive_int, "Most ?progress watchers per path (429 beyond)."),
     ("max-watched", _positive_int, "Most watched paths in all (429 beyond)."),
     ("spectator-ttl", _positive_float, "Seconds a spectator connection lives."),
@@ -55,9 +59,14 @@ _NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
 ]
 
 
+def _default(name: str) -> str:
+    value = getattr(_DEFAULTS, name.replace("-", "_"))
+    return "the open-file limit less a margin" if value is None else str(value)
+
+
 class Options(usage.Options):
     optParameters = [
-        (name, None, None, f"{doc} [default: {getattr(_DEFAULTS, name.replace('-', '_'))}]")
+        (name, None, None, f"{doc} [default: {_default(name)}]")
         for name, _, doc in _NUMERIC
     ] + [
         ["on-done-match", None, None, "Only notify for pipe names matching this glob."],
@@ -116,6 +125,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    from hoodypipe.listeners import listen_backlog, somaxconn, with_backlog
     from hoodypipe.ops.drain import DrainService
     from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
     from hoodypipe.service import build_app
@@ -124,9 +134,10 @@ def makeService(options: Options) -> IService:
     app = build_app(reactor, options.settings)
     service = DrainService(app.registry, reactor, options.settings.grace, notifier)
     app.setServiceParent(service)
+    backlog = listen_backlog(app.site.max_connections, somaxconn())
     for description in options["listen"]:
         try:
-            endpoint = serverFromString(reactor, description)
+            endpoint = serverFromString(reactor, with_backlog(description, backlog))
         except (ValueError, KeyError, TypeError) as e:
             raise usage.UsageError(f"--listen {description!r}: {e}") from None
         listener = StreamServerEndpointService(endpoint, app.site)

@@ -48,3 +48,24 @@ def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
     with pytest.raises(UsageError) as raised:
         parse(*args)
     assert message in str(raised.value)
+
+
+def test_connection_options() -> None:
+    s = parse("--head-timeout", "2.5", "--max-connections", "300").settings
+    assert (s.head_timeout, s.max_connections) == (2.5, 300)
+    defaults = parse().settings
+    assert (defaults.head_timeout, defaults.max_connections) == (30.0, None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--head-timeout", "0"], "--head-timeout '0'"),
+    (["--max-connections", "0"], "--max-connections '0'"),
+])
+def test_bad_connection_options(args: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse(*args)
+
+
+def test_help_names_the_default_cap() -> None:
+    (doc,) = [p[3] for p in Options.optParameters if p[0] == "max-connections"]
+    assert doc.endswith("[default: the open-file limit less a margin]")
