@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IAddress
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IAddress, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from hoodypipe.bytepath.channel import RefusalSink, RelayChannel, refusal_bytes
@@ -32,12 +34,33 @@ WARN_EVERY = 60.0
 
 
 class _Overloaded(Protocol):
-    """A connection over the cap: told so, never read."""
+    """A connection over the cap: told so, never read, closed at once.
+
+    The answer goes straight into the socket and the socket is closed before
+    control returns to the reactor: Twisted accepts a hundred or more
+    connections in one go, and refusals that each kept their descriptor
+    until a later turn would run the process out of the very thing the cap
+    protects. Over TLS no answer is possible without a handshake, so there
+    the connection is only closed.
+    """
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
-        transport.write(refusal_bytes(503, OVERLOADED))
-        transport.loseConnection()
+        plain = ITCPTransport.providedBy(transport)  # (a bool: no narrowing of Any)
+        if plain:
+            try:
+                transport.getHandle().send(refusal_bytes(503, OVERLOADED))
+            except OSError:
+                pass  # its send buffer is fresh: a tiny answer fits, or the peer is gone
+        lower: Any = transport
+        while not plain and getattr(lower, "transport", None) is not None:
+            lower = lower.transport  # the socket under TLS
+            plain = ITCPTransport.providedBy(lower)
+        if plain:
+            # What the reactor itself calls on a lost connection: closes the socket now.
+            lower.connectionLost(Failure(ConnectionDone()))
+        else:
+            transport.abortConnection()
 
 
 class RelaySite(server.Site):

@@ -126,6 +126,24 @@ class Transport(StringTransport):
     def getTcpKeepAlive(self) -> bool:
         return False
 
+    def getHandle(self) -> _Socket:
+        return _Socket(self)
+
+    def connectionLost(self, reason: object) -> None:
+        """What the reactor calls when the socket is closed."""
+        self.disconnected = True
+
+
+class _Socket:
+    """The socket under a Transport: what is sent to it goes out like a write."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def send(self, data: bytes) -> int:
+        self._transport.io.write(data)
+        return len(data)
+
 
 class Connection:
     def __init__(self, server: Server, port: int) -> None:

@@ -8,13 +8,14 @@ the source tree's dropin and package win) and is always stopped at the end.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,16 +100,30 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path)
     raise RuntimeError(f"hoodypipe did not start listening:\n{log.read_text()}")
 
 
+def _with_file_limit(limit: int | None) -> Callable[[], None] | None:
+    if limit is None:
+        return None
+
+    def lower() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    return lower
+
+
 @contextmanager
-def running_service(tmp_path: Path, *args: str) -> Iterator[Service]:
-    """Run ``twistd -n hoodypipe --listen tcp:PORT:interface=127.0.0.1 *args``."""
+def running_service(
+    tmp_path: Path, *args: str, file_limit: int | None = None,
+) -> Iterator[Service]:
+    """Run ``twistd -n hoodypipe --listen tcp:PORT:interface=127.0.0.1 *args``,
+    with a soft open-file limit of ``file_limit`` if given."""
     port = free_port()
     log_path = tmp_path / f"hoodypipe-{port}.log"
     command = [
         str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log_path}",
         "hoodypipe", "--listen", f"tcp:{port}:interface=127.0.0.1", *args,
     ]
-    process = subprocess.Popen(command, env=service_env(), cwd=tmp_path)
+    process = subprocess.Popen(command, env=service_env(), cwd=tmp_path,
+                               preexec_fn=_with_file_limit(file_limit))
     service = Service(process, port, log_path)
     try:
         wait_until_listening(port, process, log_path)

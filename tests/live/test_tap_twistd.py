@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.kit.clients import Clients, nothing_registered, wait_until_waiting
 from tests.kit.service import REPO, TWISTD, free_port, service_env, wait_until_listening
+from tests.kit.tls import self_signed_pem
 from tests.kit.waiting import wait_for
 
 
@@ -117,26 +118,7 @@ def test_idle_timeout_ends_a_stalled_transfer(tmp_path: Path) -> None:
 
 
 def test_ssl_listener_serves_pipes(tmp_path: Path, clients: Clients) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    pem = tmp_path / "server.pem"
-    pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
-        + cert.public_bytes(serialization.Encoding.PEM))
+    pem = self_signed_pem(tmp_path)
     port, tls_port = free_port(), free_port()
     log = tmp_path / "twistd.log"
     process = subprocess.Popen(
@@ -158,3 +140,32 @@ def test_ssl_listener_serves_pipes(tmp_path: Path, clients: Clients) -> None:
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_http2_clients_are_served_over_http_1_1_on_tls(tmp_path: Path, clients: Clients) -> None:
+    """With twisted[http2] installed a stock Site offers h2 through ALPN, and
+    every request over it failed ('H2Stream' has no '_command'). The relay
+    offers http/1.1 only: curl --http2 falls back and sends and receives."""
+    from twisted.web.http import H2_ENABLED
+
+    from tests.kit.service import running_service
+
+    assert H2_ENABLED, "twisted[http2] is in the test extra: pip install -e '.[test]'"
+    pem = self_signed_pem(tmp_path)
+    tls_port = free_port()
+    tls = f"ssl:{tls_port}:interface=127.0.0.1:privateKey={pem}"
+    with running_service(tmp_path, "--listen", tls) as service:
+        payload = tmp_path / "p.bin"
+        payload.write_bytes(os.urandom(3_000_000))
+        for name, send in (("h2sized", clients.send_file), ("h2chunked", clients.send_stream)):
+            url = f"https://localhost:{tls_port}/{name}"
+            receiver = clients.curl("--http2", "-k", "-v", url)
+            wait_until_waiting(service.base, name)
+            sender = send(url, payload, "--http2", "-k")
+            assert sender.wait(60) == 0 and receiver.wait(60) == 0
+            assert receiver.out.read_bytes() == payload.read_bytes()
+            assert sender.text().endswith("[INFO] Transfer complete.\n")
+            assert "ALPN: offers h2" in receiver.err.read_text()  # it did ask for HTTP/2
+            assert receiver.header_text().startswith("HTTP/1.1 200")
+        nothing_registered(service.base)
+        assert "Traceback" not in service.log()
