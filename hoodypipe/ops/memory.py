@@ -4,25 +4,35 @@ memory given back to the system once the relay goes idle.
 
 A send is read in big pieces (``--read-size``, 512 KiB by default). With
 glibc's defaults each such read is its own ``mmap`` (above the dynamic mmap
-threshold) or is trimmed off the heap top as soon as it is freed, and the
-next read faults its pages in again: big reads then ran 2-3 times slower
-than small ones. So reads up to 4 MiB stay on the heap
-(``M_MMAP_THRESHOLD``), and the heap top is only trimmed past
-``TRIM_THRESHOLD`` (``M_TRIM_THRESHOLD``), which is well above what a few
-transfers churn through.
+threshold), and with only the mmap threshold raised the heap top is trimmed
+(128 KiB default threshold) as soon as a read is freed: either way the next
+read faults its pages in again. Measured on one 256 MiB sized transfer,
+a 128 KiB trim threshold cost about 180,000 minor page faults per GB
+relayed and 1.0-1.2 server CPU-s/GB.
+
+So reads up to ``MMAP_THRESHOLD`` (4 MiB) stay on the heap, and the heap
+top is trimmed only past ``TRIM_THRESHOLD``: eight of the largest reads
+that can be on the heap, well above what a few transfers churn through.
+Measured the same way, 8, 32 and 128 MiB all relay with 10-1,000 faults per
+GB (the storm is gone) and the same CPU-s/GB within the machine's noise,
+alone or with 16 concurrent transfers; 32 MiB leaves room for a larger
+``--read-size`` while releasing any heap top above it as soon as it is
+freed.
 
 That alone would keep a load peak's memory for good: after many concurrent
-transfers the heap is full of free holes that no trim of the top releases.
+transfers the heap is full of free holes that no trim of the top releases
+(after 120 concurrent 20 MB transfers the RSS stayed at 125 MB, from 59 MB).
 ``IdleTrimmer`` calls ``malloc_trim(0)`` (which also releases free pages in
-the middle of every arena) shortly after the last transfer ends, at most
+the middle of every arena) a second after the last transfer ends, at most
 once per ``min_interval``; no transfer is running then, so no read pays for
-pages coming back.
+pages coming back (after the same burst: 64 MB within two seconds).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +44,10 @@ from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 4 * 1024 * 1024
-TRIM_THRESHOLD = 32 * 1024 * 1024
+TRIM_THRESHOLD = 8 * MMAP_THRESHOLD
 
 
+@functools.cache
 def _libc() -> Any:
     name = ctypes.util.find_library("c")
     if name is None:
