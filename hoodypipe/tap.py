@@ -125,13 +125,17 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    from hoodypipe.bytepath.guard import TwistedMismatch
     from hoodypipe.listeners import listen_backlog, somaxconn, with_backlog
     from hoodypipe.ops.drain import DrainService
     from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
     from hoodypipe.service import build_app
 
     notifier = SystemdNotifier.from_environment()
-    app = build_app(reactor, options.settings)
+    try:
+        app = build_app(reactor, options.settings)
+    except TwistedMismatch as e:
+        raise SystemExit(str(e)) from None
     service = DrainService(app.registry, reactor, options.settings.grace, notifier)
     app.setServiceParent(service)
     backlog = listen_backlog(app.site.max_connections, somaxconn())

@@ -169,3 +169,25 @@ def test_http2_clients_are_served_over_http_1_1_on_tls(tmp_path: Path, clients: 
             assert receiver.header_text().startswith("HTTP/1.1 200")
         nothing_registered(service.base)
         assert "Traceback" not in service.log()
+
+
+def test_twistd_refuses_to_start_on_a_twisted_without_what_the_byte_path_needs(
+    tmp_path: Path,
+) -> None:
+    """As if a Twisted release had renamed an internal: one clear line, at once."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text(
+        "from twisted.web import http\n"
+        "del http.HTTPChannel._respondToBadRequestAndDisconnect\n")
+    env = service_env()
+    env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + str(broken)
+    done = subprocess.run([str(TWISTD), "--nodaemon", "--pidfile=", "hoodypipe",
+                           "--listen", "tcp:0:interface=127.0.0.1"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    import twisted
+
+    assert done.returncode != 0
+    assert (f"hoodypipe cannot run on Twisted {twisted.__version__}: "
+            "HTTPChannel._respondToBadRequestAndDisconnect() is gone") in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
