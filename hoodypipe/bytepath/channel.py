@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -224,7 +225,9 @@ class RelayChannel(http.HTTPChannel):
         elif isinstance(request, RelayRequest) and request.read_closed():
             self.persistent = False
         else:
-            transport.abortConnection()
+            # A departure, closed as the reactor closes a connection whose
+            # protocol cannot half-close: at once, with a FIN.
+            transport.connectionLost(Failure(ConnectionDone()))
 
     def writeConnectionLost(self) -> None:
         """Our FIN went out (a lingering close); the read side is still read."""
