@@ -1,8 +1,11 @@
 """
 Every cap, timeout and interval of the service in one frozen value.
 
-Defaults are the contract's; the twistd options fill this in, and tests
-build it directly with shorter intervals.
+Defaults are the ones the HTTP contract promises clients (caps of 1000
+waiting and 1000 active pipes, n up to 256, waits of 300 s up to 3600 s, a
+5-minute idle timeout, 50 spectators per path on 500 paths, a 30 s linger);
+the twistd options fill this in, and tests build it directly with shorter
+intervals.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from hoodypipe.common.pagerduty import EVENTS_URL
 
 @attrs.frozen
 class Settings:
-    # transfer (CONTRACT "Transfer")
+    # transfers
     max_waiting: int = 1000
     max_active: int = 1000
     max_receivers: int = 256
+    # Senders and receivers held by waiting and streaming pipes together: the
+    # pipe caps alone would let 1000 waiting pipes of n=256 hold 256,000
+    # sockets. With the spectators' own caps (50 x 500) this stays well inside
+    # the systemd unit's LimitNOFILE=65536 (a unit test checks the sum).
+    max_parties: int = 16384
     default_wait: float = 300.0
     max_wait: float = 3600.0
     idle_timeout: float = 300.0
@@ -27,7 +35,7 @@ class Settings:
     # the connection (see hoodypipe/listeners.py, hoodypipe/bytepath/channel.py)
     head_timeout: float = 30.0
     max_connections: int | None = None  # None: as many as the open-file limit allows
-    # spectators (CONTRACT "Spectators")
+    # spectators
     max_spectators: int = 50
     max_watched: int = 500
     spectator_ttl: float = 1800.0

@@ -29,7 +29,6 @@ class PipeStatus:
     total_receivers: int = 0
     bytes: int = 0
     total_bytes: int | None = None
-    waiting_since: float | None = None
     started_at: float | None = None
     ended_at: float | None = None
     reason: str | None = None

@@ -1,8 +1,8 @@
 """
-The HTTP side of a sender and a receiver, as the rules in ``state`` see them.
+The HTTP side of a sender and a receiver, as the registry's rules see them.
 
-These adapters only turn the registry's decisions into bytes on a response;
-they hold no rules of their own.
+These adapters only turn the registry's decisions into bytes on a response
+(worded by ``wording``); they hold no rules of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from zope.interface import implementer
 
 from hoodypipe.bytepath.request import RelayRequest, abort, response_open
 from hoodypipe.core.errors import Refusal
-from hoodypipe.core.registry import IReceiver, ISender
+from hoodypipe.core.outcomes import Refused, SenderNews
+from hoodypipe.core.parties import IReceiver, ISender
+from hoodypipe.web import wording
 from hoodypipe.web.headers import FIXED, SANDBOX
 
 TEXT = b"text/plain; charset=utf-8"
@@ -57,7 +59,11 @@ def refuse_now(request: Request, refusal: Refusal) -> None:
 
 @implementer(ISender)
 class SenderParty:
-    """A sender's response: 200 at once, then one status line per event."""
+    """A sender's response: 200 at once, then one status line per event.
+
+    The rules speak through ``tell``/``refuse``; the byte path writes its own
+    lines through ``status``/``end``.
+    """
 
     def __init__(self, request: RelayRequest) -> None:
         self.request = request
@@ -66,6 +72,12 @@ class SenderParty:
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Accel-Buffering", b"no")
         set_common_headers(request)
+
+    def tell(self, news: SenderNews) -> None:
+        self.status(wording.sender_line(news))
+
+    def refuse(self, refused: Refused) -> None:
+        self.end(wording.refusal(refused).reason)
 
     def status(self, line: str) -> None:
         request = self.request
@@ -91,8 +103,9 @@ class ReceiverParty:
         self.request = request
         self._on_refusal = on_refusal
 
-    def refuse(self, refusal: Refusal) -> None:
-        """Refusals decided later by the rules (408, 429, 503) are counted too."""
+    def refuse(self, refused: Refused) -> None:
+        """Refusals decided later by the rules (408, 500, 503) are counted too."""
+        answer = wording.refusal(refused)
         if self._on_refusal is not None:
-            self._on_refusal(self.request, refusal)
-        refuse_now(self.request, refusal)
+            self._on_refusal(self.request, answer)
+        refuse_now(self.request, answer)

@@ -2,8 +2,9 @@
 The HTTP routes: reserved pages, and the pipe paths' methods.
 
 Klein routes the request; every pipe route then reads the name from the raw
-request path (``names``), so what the contract says about encoded slashes
-and dot segments holds whatever the router would have decoded.
+request path (``names``), so an encoded slash or a dot segment in a name is
+refused (400) as it was sent, whatever the router would have decoded it to.
+The registry decides who may join; ``wording`` says it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from twisted.web.server import NOT_DONE_YET, Request
 from hoodypipe.bytepath.relay import Relay
 from hoodypipe.bytepath.request import RelayRequest
 from hoodypipe.core.errors import Refusal
+from hoodypipe.core.outcomes import Refused
 from hoodypipe.core.registry import Pipe, PipeRegistry
 from hoodypipe.ops.health import health_body, health_code
 from hoodypipe.settings import Settings
-from hoodypipe.web import pages
+from hoodypipe.web import pages, wording
 from hoodypipe.web.headers import content_length, receiver_headers
 from hoodypipe.web.names import (
     RESERVED_API,
@@ -182,6 +184,8 @@ class PipeServer:
             total = params.size
         sender = SenderParty(request)
         pipe = self.registry.join_sender(name, params.n, params.wait, sender, total)
+        if isinstance(pipe, Refused):
+            raise wording.refusal(pipe)
         request.notifyFinish().addErrback(self._gone, pipe, sender)
         return until_done(request)
 
@@ -189,6 +193,8 @@ class PipeServer:
         params = self._params(request)
         receiver = ReceiverParty(request, self.on_refusal)
         pipe = self.registry.join_receiver(name, params.n, params.wait, receiver)
+        if isinstance(pipe, Refused):
+            raise wording.refusal(pipe)
         request.notifyFinish().addErrback(self._gone, pipe, receiver)
         return until_done(request)
 

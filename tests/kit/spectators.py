@@ -74,7 +74,7 @@ class FakeRegistry:
     def waiting(self, name: str, clock: Clock, **kw: Any) -> PipeStatus:
         status = PipeStatus(
             name=name, state=WAITING, has_sender=True, total_receivers=1,
-            waiting_since=clock.seconds(), transfer_id="t-" + name, **kw,
+            transfer_id="t-" + name, **kw,
         )
         self.change(status)
         return status

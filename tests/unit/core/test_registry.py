@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from hoodypipe.core.errors import Refusal
 from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
+from hoodypipe.core.outcomes import Refused, SenderNews
 from hoodypipe.core.registry import (
     IDLE_TIMEOUT,
     SENDER_GONE,
@@ -28,6 +29,7 @@ from hoodypipe.core.registry import (
     PipeRegistry,
 )
 from hoodypipe.settings import Settings
+from hoodypipe.web import wording
 from tests.kit.observers import Recorder
 
 WAITING_1 = "[INFO] Waiting for 1 receiver(s) to connect..."
@@ -42,28 +44,30 @@ SENDER_TIMEOUT = "Timed out waiting for receivers."
 
 @implementer(ISender)
 class FakeSender:
-    """Records the status lines and how its response was ended."""
+    """Records the status lines and how its response was ended, as worded
+    for the wire (``web.wording``)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.ended: list[str | None] = []
 
-    def status(self, line: str) -> None:
+    def tell(self, news: SenderNews) -> None:
         assert not self.ended, "a status line after the response ended"
-        self.lines.append(line)
+        self.lines.append(wording.sender_line(news))
 
-    def end(self, error: str | None) -> None:
-        self.ended.append(error)
+    def refuse(self, refused: Refused) -> None:
+        self.ended.append(wording.refusal(refused).reason)
 
 
 @implementer(IReceiver)
 class FakeReceiver:
-    """Records the refusals it was answered with."""
+    """Records the refusals it was answered with, as worded for the wire."""
 
     def __init__(self) -> None:
         self.refusals: list[tuple[int, str, str]] = []
 
-    def refuse(self, refusal: Refusal) -> None:
+    def refuse(self, refused: Refused) -> None:
+        refusal = wording.refusal(refused)
         self.refusals.append((refusal.status, refusal.reason, refusal.code))
 
 
@@ -138,14 +142,12 @@ class World:
     def sender(self, name: str = "p", n: int = 1, wait: float = 300.0,
                total: int | None = None) -> tuple[FakeSender, Pipe]:
         sender = FakeSender()
-        pipe = self.registry.join_sender(name, n, wait, sender, total)
-        return sender, pipe
+        return sender, joined(self.registry.join_sender(name, n, wait, sender, total))
 
     def receiver(self, name: str = "p", n: int = 1,
                  wait: float = 300.0) -> tuple[FakeReceiver, Pipe]:
         receiver = FakeReceiver()
-        pipe = self.registry.join_receiver(name, n, wait, receiver)
-        return receiver, pipe
+        return receiver, joined(self.registry.join_receiver(name, n, wait, receiver))
 
     def idle(self, name: str = "p") -> bool:
         """The name is forgotten: reads idle and holds no slot."""
@@ -162,6 +164,13 @@ def world(settings: Settings | None = None) -> World:
     observer = Recorder()
     registry.add_observer(observer)
     return World(clock, registry, starter, observer)
+
+
+def joined(outcome: Pipe | Refused) -> Pipe:
+    """The pipe joined, or the refusal as the web layer words it."""
+    if isinstance(outcome, Refused):
+        raise wording.refusal(outcome)
+    return outcome
 
 
 def refused(call: Callable[[], object]) -> tuple[int, str, str]:
@@ -967,7 +976,7 @@ def test_a_raising_observer_breaks_nothing() -> None:
     with capturedLogs() as events:
         sender = FakeSender()
         registry.join_sender("p", 1, 300, sender, None)
-        pipe = registry.join_receiver("p", 1, 300, FakeReceiver())
+        pipe = joined(registry.join_receiver("p", 1, 300, FakeReceiver()))
         registry.transfer_ended(pipe, ok=True, reason=None)
     assert good.states("p") == [
         ("waiting", True, 0), ("waiting", True, 1), ("streaming", True, 1),

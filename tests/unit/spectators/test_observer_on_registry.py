@@ -7,7 +7,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from hoodypipe.core.errors import Refusal
+from hoodypipe.core.outcomes import Refused, SenderNews
 from hoodypipe.core.registry import IReceiver, ISender, ITransfer, Pipe, PipeRegistry
 from hoodypipe.settings import Settings
 from tests.kit.spectators import Server
@@ -15,16 +15,16 @@ from tests.kit.spectators import Server
 
 @implementer(ISender)
 class Sender:
-    def status(self, line: str) -> None:
+    def tell(self, news: SenderNews) -> None:
         pass
 
-    def end(self, error: str | None) -> None:
+    def refuse(self, refused: Refused) -> None:
         pass
 
 
 @implementer(IReceiver)
 class Receiver:
-    def refuse(self, refusal: Refusal) -> None:
+    def refuse(self, refused: Refused) -> None:
         pass
 
 
