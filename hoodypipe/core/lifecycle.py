@@ -1,52 +1,53 @@
 """
-One pipe's life, as a state machine: every transition is a row below.
+One pipe's life, as a state machine: every transition is a row.
 
-::
+The rows (state, input -> next state: what happens). A unit test checks
+this table against the machine built below, row for row::
 
-    waiting --filled--> streaming --completed--> complete
-       |                    |--failed/abort/shut_down/start_failed--> failed
-       |--emptied/shut_down--> idle
+    waiting   sender_joined       -> waiting    it takes the slot; hears n and who is there
+    waiting   receiver_joined     -> waiting    the sender hears of it
+    waiting   sender_left         -> waiting    its transfer failed; receivers wait on
+    waiting   sender_waited_out   -> waiting    told so; its transfer failed; receivers wait on
+    waiting   receiver_left       -> waiting    the sender hears of it
+    waiting   receiver_waited_out -> waiting    refused 408; the sender hears of it
+    waiting   keepalive_due       -> waiting    "still waiting" to the sender
+    waiting   receiver_dropped    -> waiting    nothing (no byte path yet)
+    waiting   filled              -> streaming  timers off; the byte path starts
+    waiting   emptied             -> idle       the name is free
+    waiting   shut_down           -> idle       every party refused 503; the name is free
+    streaming receiver_dropped    -> streaming  the sender hears of it
+    streaming idle_check_due      -> streaming  no byte moved for idle_timeout: feeds abort
+    streaming sender_left         -> streaming  nothing (the byte path watches its sockets)
+    streaming receiver_left       -> streaming  nothing (likewise)
+    streaming completed           -> complete   the result reported
+    streaming failed              -> failed     the result reported
+    streaming abort               -> failed     the result reported, then the byte path stopped
+    streaming shut_down           -> failed     likewise
+    streaming start_failed        -> failed     every party refused 500; the result reported
 
-A pipe is born waiting when its first party joins. While waiting, parties
-join, leave and time out (each a row that stays in ``waiting``); the party
-that makes it full feeds ``filled`` and it streams; the last party leaving
-feeds ``emptied`` and its name is forgotten (``idle``). A streaming pipe
-ends exactly once, whichever of the byte path (``completed``, ``failed``),
-the idle timeout (``abort``) or the shutdown (``shut_down``) comes first:
-``complete``, ``failed`` and ``idle`` have no way out, and every late input
-there (the byte path reporting the end of a transfer that was aborted, a
-party's socket closing after the end) is a row that does nothing.
+``complete``, ``failed`` and ``idle`` have no way out: every input of
+``LATE`` is a row there that does nothing (the byte path reporting the end
+of a transfer that was aborted, a socket closing after the end, a shutdown
+reaching a pipe that just ended). So a transfer ends exactly once, whichever
+of the byte path, the idle timeout and the shutdown comes first.
 
 ``automat`` queues an input fed while another one is being handled and runs
-it after, in the state the first one left. That is what makes an abort safe:
-the pipe is ``failed`` (its result reported) before the byte path is told to
-stop, and the byte path's own report of that end arrives in ``failed``,
-where it is listed as ignored.
+it after, in the state the first one left. A join that fills the pipe feeds
+``filled`` that way, and an abort marks the pipe ``failed`` (its result
+reported) before the byte path is told to stop, so the byte path's own
+report of that end arrives in ``failed``.
 
-An input that has no row in the pipe's state (a join on an ended pipe, a
-second ``filled``) raises ``automat.NoTransition``: the registry never feeds
-one, and a test walks every row.
+Any other input (a join on an ended pipe, a second ``filled``, a timer that
+should have been cancelled) raises ``automat.NoTransition``: it would be a
+bug in the registry, never a client's doing.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import ClassVar, Protocol
-
-import attrs
 from automat import TypeMachineBuilder
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from hoodypipe.core.events import (
-    COMPLETE,
-    FAILED,
-    IDLE,
-    STREAMING,
-    WAITING,
-    PipeStatus,
-    TransferResult,
-)
+from hoodypipe.core.events import COMPLETE, FAILED, IDLE, STREAMING, WAITING, TransferResult
 from hoodypipe.core.outcomes import (
     IDLE_TIMEOUT,
     RECEIVER_CONNECTED,
@@ -60,117 +61,9 @@ from hoodypipe.core.outcomes import (
     SenderNews,
 )
 from hoodypipe.core.parties import IReceiver, ISender, ITransfer, Party, cancel
-from hoodypipe.settings import Settings
+from hoodypipe.core.pipe import Host, Pipe, PipeLife, new_transfer_id
 
-
-class PipeLife(Protocol):
-    """The inputs: everything that can happen to a pipe."""
-
-    def sender_joined(self, party: Party, total_bytes: int | None) -> None: ...
-    def receiver_joined(self, party: Party) -> None: ...
-    def sender_left(self) -> None: ...
-    def sender_waited_out(self) -> None: ...
-    def receiver_left(self, party: Party) -> None: ...
-    def receiver_waited_out(self, party: Party) -> None: ...
-    def keepalive_due(self) -> None: ...
-    def filled(self) -> None: ...
-    def emptied(self) -> None: ...
-    def start_failed(self) -> None: ...
-    def receiver_dropped(self) -> None: ...
-    def idle_check_due(self) -> None: ...
-    def completed(self) -> None: ...
-    def failed(self, reason: str | None) -> None: ...
-    def abort(self, reason: str) -> None: ...
-    def shut_down(self, reason: str) -> None: ...
-
-
-class Host(Protocol):
-    """What a pipe's life needs from its registry."""
-
-    clock: IReactorTime
-    settings: Settings
-
-    def start_transfer(self, pipe: Pipe) -> object:
-        """Start the byte path of a full pipe; returns its ``ITransfer``."""
-
-    def changed(self, pipe: Pipe) -> None:
-        """Count what ``pipe`` holds now and tell the observers."""
-
-    def done(self, result: TransferResult) -> None:
-        """Tell the observers how a transfer ended."""
-
-    def forget(self, pipe: Pipe) -> None:
-        """Free the name: ``pipe`` holds nothing any more."""
-
-
-def new_transfer_id() -> str:
-    return uuid.uuid4().hex
-
-
-@attrs.define(eq=False)
-class Pipe:
-    """One name's current transfer. ``bytes`` is the byte path's counter.
-
-    ``state`` mirrors the machine's state for readers (status, tests); only
-    the transitions below set it. ``counted_*`` is what the registry last
-    counted for this pipe against its caps.
-    """
-
-    log: ClassVar[Logger] = Logger()
-
-    host: Host
-    name: str
-    n: int
-    created_at: float
-    transfer_id: str = attrs.Factory(new_transfer_id)
-    state: str = WAITING
-    sender: Party | None = None
-    receivers: list[Party] = attrs.Factory(list)
-    active_receivers: int = 0
-    bytes: int = 0
-    total_bytes: int | None = None
-    started_at: float | None = None
-    transfer: object | None = None
-    keepalive: IDelayedCall | None = None
-    idle_check: IDelayedCall | None = None
-    idle_seen_bytes: int = -1
-    idle_seen_at: float = 0.0
-    counted_parties: int = 0
-    counted_active: bool = False
-    life: PipeLife = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.life = _PIPE_LIFE(self)
-
-    @property
-    def full(self) -> bool:
-        return self.sender is not None and len(self.receivers) >= self.n
-
-    @property
-    def empty(self) -> bool:
-        return self.sender is None and not self.receivers
-
-    def parties_held(self) -> int:
-        """Sockets this pipe holds as parties (spectators are not parties)."""
-        if self.state == WAITING:
-            return (self.sender is not None) + len(self.receivers)
-        if self.state == STREAMING:
-            return 1 + self.active_receivers
-        return 0
-
-    def status(self) -> PipeStatus:
-        return PipeStatus(
-            name=self.name,
-            state=self.state,
-            has_sender=self.sender is not None,
-            receivers=(self.active_receivers if self.state == STREAMING
-                       else len(self.receivers)),
-            total_receivers=self.n,
-            bytes=self.bytes,
-            total_bytes=self.total_bytes,
-            started_at=self.started_at,
-            transfer_id=self.transfer_id,
-        )
+log = Logger(namespace="hoodypipe.core.lifecycle")
 
 
 _builder = TypeMachineBuilder(PipeLife, Pipe)
@@ -330,7 +223,7 @@ def _start(life: PipeLife, pipe: Pipe) -> None:
     try:
         pipe.transfer = pipe.host.start_transfer(pipe)
     except Exception:
-        pipe.log.failure("starting the transfer on {name} failed", name=pipe.name)
+        log.failure("starting the transfer on {name} failed", name=pipe.name)
         life.start_failed()
 
 
@@ -350,8 +243,8 @@ def _check_idle(life: PipeLife, pipe: Pipe) -> None:
         pipe.idle_seen_bytes = pipe.bytes
         pipe.idle_seen_at = now
     elif now - pipe.idle_seen_at >= timeout:
-        pipe.log.info("pipe {name} idle for {seconds}s: ending it",
-                      name=pipe.name, seconds=timeout)
+        log.info("pipe {name} idle for {seconds}s: ending it",
+                 name=pipe.name, seconds=timeout)
         life.abort(IDLE_TIMEOUT)
         return
     _schedule_idle_check(life, pipe)
@@ -425,15 +318,21 @@ def _tell(pipe: Pipe, news: SenderNews) -> None:
 # -- ended: nothing leaves these states, and every late input is a no-op -------------
 
 
+LATE = (
+    PipeLife.completed, PipeLife.failed, PipeLife.abort, PipeLife.shut_down,
+    PipeLife.start_failed, PipeLife.receiver_dropped, PipeLife.sender_left,
+    PipeLife.receiver_left,
+)
 for _ended in (complete, failed, idle):
-    _ended.upon(PipeLife.completed).loop().returns(None)
-    _ended.upon(PipeLife.failed).loop().returns(None)
-    _ended.upon(PipeLife.abort).loop().returns(None)
-    _ended.upon(PipeLife.shut_down).loop().returns(None)
-    _ended.upon(PipeLife.start_failed).loop().returns(None)
-    _ended.upon(PipeLife.receiver_dropped).loop().returns(None)
-    _ended.upon(PipeLife.sender_left).loop().returns(None)
-    _ended.upon(PipeLife.receiver_left).loop().returns(None)
+    for _late in LATE:
+        _ended.upon(_late).loop().returns(None)
 
 
 _PIPE_LIFE = _builder.build()
+
+
+def open_pipe(host: Host, name: str, n: int, created_at: float) -> Pipe:
+    """A new pipe, waiting, with its own machine."""
+    pipe = Pipe(host, name=name, n=n, created_at=created_at)
+    pipe.life = _PIPE_LIFE(pipe)
+    return pipe

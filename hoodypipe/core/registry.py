@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from hoodypipe.core.events import IDLE, STREAMING, ITransferObserver, PipeStatus, TransferResult
-from hoodypipe.core.lifecycle import Pipe
+from hoodypipe.core.lifecycle import open_pipe
 from hoodypipe.core.outcomes import (
     IDLE_TIMEOUT,
     SENDER_GONE,
@@ -28,6 +28,7 @@ from hoodypipe.core.outcomes import (
     Rule,
 )
 from hoodypipe.core.parties import IReceiver, ISender, ITransfer, Party
+from hoodypipe.core.pipe import Pipe
 from hoodypipe.settings import Settings
 
 __all__ = [
@@ -151,7 +152,7 @@ class PipeRegistry:
         return None
 
     def _open(self, name: str, n: int) -> Pipe:
-        pipe = Pipe(self, name=name, n=n, created_at=self.clock.seconds())
+        pipe = open_pipe(self, name, n, self.clock.seconds())
         self._pipes[name] = pipe
         return pipe
 

@@ -15,4 +15,5 @@ kits' own tests are in ``tests/unit/kit`` and ``tests/live/kit``.
 - ``spectators``: the spectator observer and resource behind an in-memory Site,
   a fake registry, and helpers of the spectator tests.
 - ``observers``: a recording ``ITransferObserver``.
+- ``registry``: fake parties and byte path, and a ``World``: a registry on a Clock.
 """
