@@ -328,11 +328,11 @@ for _ended in (complete, failed, idle):
         _ended.upon(_late).loop().returns(None)
 
 
-_PIPE_LIFE = _builder.build()
+PIPE_LIFE = _builder.build()
 
 
 def open_pipe(host: Host, name: str, n: int, created_at: float) -> Pipe:
     """A new pipe, waiting, with its own machine."""
     pipe = Pipe(host, name=name, n=n, created_at=created_at)
-    pipe.life = _PIPE_LIFE(pipe)
+    pipe.life = PIPE_LIFE(pipe)
     return pipe
