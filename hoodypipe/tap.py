@@ -10,29 +10,20 @@ from twisted.application.service import IService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
+# The same parsers as the client's (one place); the short names keep the table below.
+from hoodypipe.common.numbers import positive_float as _positive_float
+from hoodypipe.common.numbers import positive_int as _positive_int
 from hoodypipe.settings import Settings
 
 _DEFAULTS = Settings()
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be a whole number of at least 1")
-    return number
-
-
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError("must be a number above 0")
-    return number
-
 
 _NUMERIC: list[tuple[str, Callable[[str], Any], str]] = [
     ("max-waiting", _positive_int, "Most pipes waiting for their other side (429 beyond)."),
     ("max-active", _positive_int, "Most pipes streaming at once (429 beyond)."),
     ("max-receivers", _positive_int, "Largest ?n a party may ask for."),
+    ("max-parties", _positive_int,
+     "Most senders and receivers held by waiting and streaming pipes together, "
+     "each a socket (429 beyond)."),
     ("default-wait", _positive_float, "Seconds a party waits for the other side without ?wait."),
     ("max-wait", _positive_float, "Largest ?wait in seconds."),
     ("idle-timeout", _positive_float, "Seconds without a byte moving before a transfer fails."),
@@ -110,6 +101,12 @@ class Options(usage.Options):
             "max_wait", _DEFAULTS.max_wait
         ):
             raise usage.UsageError("--default-wait must not exceed --max-wait")
+        if values.get("max_receivers", _DEFAULTS.max_receivers) >= values.get(
+            "max_parties", _DEFAULTS.max_parties
+        ):
+            raise usage.UsageError(
+                "--max-receivers must be below --max-parties: a transfer holds its "
+                "sender and n receivers")
         key: str | None = self["pagerduty-routing-key"]
         self.settings = Settings(
             on_done=tuple(self["on-done"]),

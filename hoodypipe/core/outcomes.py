@@ -54,10 +54,6 @@ class Rule(enum.Enum):
     START_FAILED = "start_failed"
 
 
-#: The rules that refuse because the server is full, not because of the path.
-CAPACITY = frozenset({Rule.MAX_WAITING, Rule.MAX_ACTIVE, Rule.MAX_PARTIES})
-
-
 @attrs.frozen
 class Refused:
     """A party refused by ``rule``; the other fields are the figures it used."""

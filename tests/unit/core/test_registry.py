@@ -428,6 +428,60 @@ def test_party_that_would_start_a_transfer_at_max_active_gets_429_alone() -> Non
     assert pipe_b.state == "waiting"
 
 
+PARTIES = (429, "Too many senders and receivers connected; try again later.", "capacity")
+
+
+def test_max_parties_counts_sockets_not_pipes() -> None:
+    w = world(Settings(max_parties=4))
+    w.receiver("a", n=3)
+    w.receiver("a", n=3)
+    w.sender("b", n=2)
+    receiver_c, pipe_c = w.receiver("c")
+    assert w.registry.party_count() == 4
+    assert refused(lambda: w.receiver("a", n=3)) == PARTIES  # one more on a waiting pipe
+    assert refused(lambda: w.sender("d")) == PARTIES  # a new pipe
+    assert refused(lambda: w.sender("c")) == PARTIES  # one that would start a transfer
+    assert w.registry.party_count() == 4
+    assert w.idle("d") and w.starter.transfers == []
+    assert w.registry.status("a").receivers == 2
+    # A party that goes (leaves or times out) makes room at once.
+    w.registry.leave(pipe_c, receiver_c)
+    assert w.registry.party_count() == 3
+    w.sender("d", wait=5)
+    assert refused(lambda: w.receiver("e")) == PARTIES
+    w.clock.advance(5)
+    assert w.registry.party_count() == 3
+    w.receiver("e")
+
+
+def test_a_streaming_pipe_holds_its_sender_and_its_live_receivers() -> None:
+    w = world(Settings(max_parties=4))
+    _, pipe = w.sender(n=3)
+    for _ in range(3):
+        w.receiver(n=3)
+    assert pipe.state == "streaming"
+    assert w.registry.party_count() == 4
+    assert refused(lambda: w.receiver("x")) == PARTIES
+    w.registry.receiver_left(pipe)
+    assert w.registry.party_count() == 3
+    w.receiver("x")
+    w.registry.transfer_ended(pipe, ok=True, reason=None)
+    assert w.registry.party_count() == 1
+    w.registry.fail_all()
+    assert w.registry.party_count() == 0
+
+
+def test_a_pipe_larger_than_max_parties_never_starts_and_its_parties_keep_waiting() -> None:
+    w = world(Settings(max_parties=3))
+    sender, _ = w.sender(n=3)
+    first, _ = w.receiver(n=3)
+    second, _ = w.receiver(n=3)
+    assert refused(lambda: w.receiver(n=3)) == PARTIES
+    assert w.starter.transfers == []
+    assert sender.ended == [] and first.refusals == second.refusals == []
+    assert w.registry.status("p").receivers == 2
+
+
 # -- leaving before streaming --------------------------------------------------
 
 
