@@ -1,4 +1,6 @@
-"""The one kind of refusal every layer raises: a status code and a one-line reason."""
+"""The one kind of refusal every HTTP answer is made of: a status code and a
+one-line reason. (The registry decides with ``outcomes.Refused``; the web
+layer words that as a ``Refusal``.)"""
 
 from __future__ import annotations
 

@@ -59,6 +59,8 @@ class PipeCounts(Protocol):
 
     def waiting_count(self) -> int: ...
 
+    def party_count(self) -> int: ...
+
 
 @implementer(ITransferObserver)
 class Metrics:
@@ -113,6 +115,9 @@ class Metrics:
                     "Pipes waiting for their other side.", registry.waiting_count)
         self._gauge("hoodypipe_active_pipes",
                     "Pipes streaming now.", registry.active_count)
+        self._gauge("hoodypipe_parties",
+                    "Senders and receivers held by waiting and streaming pipes "
+                    "(the --max-parties cap).", registry.party_count)
         self._gauge("hoodypipe_spectators",
                     "Spectator connections open now.", self._spectator_count)
         self._gauge("hoodypipe_draining",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.kit.clients import Clients, nothing_registered, wait_until_waiting
 from tests.kit.service import Service, running_service
@@ -176,6 +178,49 @@ def test_active_cap_is_429(tmp_path: Path, clients: Clients) -> None:
         receiver.kill()
         sender.wait(30)
         nothing_registered(service.base)
+
+
+PARTIES_CAP = "Too many senders and receivers connected; try again later."
+
+
+def parties(service: Service) -> float:
+    """The server's own count of the parties it holds (its metrics gauge)."""
+    with urllib.request.urlopen(f"{service.base}/api/v1/pipe/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "hoodypipe_parties":
+                return float(sample.value)
+    raise AssertionError("no hoodypipe_parties gauge")
+
+
+def test_parties_cap_counts_sockets_and_is_429(tmp_path: Path, clients: Clients) -> None:
+    data = tmp_path / "d.bin"
+    data.write_bytes(b"x" * 20_000_000)
+    with running_service(tmp_path, "--max-parties", "2", "--max-receivers", "1") as service:
+        first = clients.receive(service.url("pa", "wait=60"), "--limit-rate", "1M")
+        second = clients.receive(service.url("pb", "wait=60"))
+        wait_for(lambda: parties(service) == 2, 10, "two waiting receivers")
+        # Two pipes only, far under --max-waiting: the sockets are what is full.
+        assert_refused(clients.receive(service.url("pc")), 429, PARTIES_CAP)
+        assert_refused(clients.curl("--data-binary", "x", service.url("pa")), 429,
+                       PARTIES_CAP)
+        second.kill()
+        wait_for(lambda: parties(service) == 1, 10, "the receiver that left to count")
+        sender = clients.send_stream(service.url("pa"), data)
+        wait_for(lambda: first.out.exists() and first.out.stat().st_size > 0, 20,
+                 "the transfer to start")
+        assert parties(service) == 2  # a streaming pipe holds its sender and receiver
+        assert_refused(clients.receive(service.url("pd")), 429, PARTIES_CAP)
+        first.kill()  # the transfer fails; its sender's socket goes with it
+        sender.wait(30)
+        wait_for(lambda: parties(service) == 0, 10, "the ended transfer to hold nothing")
+        nothing_registered(service.base)
+        # Room again: a whole transfer goes through.
+        receiver = clients.receive(service.url("pe", "wait=30"))
+        wait_until_waiting(service.base, "pe")
+        assert clients.curl("--data-binary", "again", service.url("pe")).wait(30) == 0
+        assert receiver.wait(30) == 0 and receiver.text() == "again"
 
 
 def test_broken_chunked_sender_disturbs_nobody_else(

@@ -18,6 +18,7 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.active = 0
         self.waiting = 0
+        self.parties = 0
         self.draining = False
 
     def active_count(self) -> int:
@@ -25,6 +26,9 @@ class FakeRegistry:
 
     def waiting_count(self) -> int:
         return self.waiting
+
+    def party_count(self) -> int:
+        return self.parties
 
 
 def result(ok: bool, size: int, seconds: float, reason: str | None = None
@@ -73,11 +77,12 @@ def test_gauges_are_read_when_scraped() -> None:
     watching = [0]
     metrics = Metrics(registry, spectators=lambda: watching[0], process=False)
     assert samples(metrics)[("hoodypipe_active_pipes", ())] == 0
-    registry.active, registry.waiting, watching[0] = 3, 5, 7
+    registry.active, registry.waiting, registry.parties, watching[0] = 3, 5, 11, 7
     registry.draining = True
     found = samples(metrics)
     assert found[("hoodypipe_active_pipes", ())] == 3
     assert found[("hoodypipe_waiting_pipes", ())] == 5
+    assert found[("hoodypipe_parties", ())] == 11
     assert found[("hoodypipe_spectators", ())] == 7
     assert found[("hoodypipe_draining", ())] == 1
 
