@@ -1,11 +1,9 @@
 """
 Every cap, timeout and interval of the service in one frozen value.
 
-Defaults are the ones the HTTP contract promises clients (caps of 1000
-waiting and 1000 active pipes, n up to 256, waits of 300 s up to 3600 s, a
-5-minute idle timeout, 50 spectators per path on 500 paths, a 30 s linger);
-the twistd options fill this in, and tests build it directly with shorter
-intervals.
+Defaults are the limits and times clients are promised (tests/unit/test_tap.py
+pins them); the twistd options fill this in, and tests build it directly
+with shorter intervals.
 """
 
 from __future__ import annotations
