@@ -47,22 +47,10 @@ from hoodypipe.client.watch import (
 )
 from hoodypipe.common import pagerduty
 from hoodypipe.common.http import make_http_client
+from hoodypipe.common.numbers import positive_float as _positive_float
+from hoodypipe.common.numbers import positive_int as _positive_int
 
 ROUTING_KEY_ENV = "HOODYPIPE_PAGERDUTY_ROUTING_KEY"
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a number above 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
