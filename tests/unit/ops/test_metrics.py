@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,7 +11,16 @@ from zope.interface.verify import verifyObject
 
 import hoodypipe
 from hoodypipe.core.events import ITransferObserver, PipeStatus, TransferResult
-from hoodypipe.ops.health import CONTENT_TYPE, health_body, health_code
+from hoodypipe.ops.health import (
+    CONTENT_TYPE,
+    ProcessFacts,
+    health_body,
+    health_code,
+    iso_utc,
+    open_fds,
+    process_facts,
+    rss_bytes,
+)
 from hoodypipe.ops.metrics import Metrics
 
 
@@ -129,13 +139,33 @@ def test_private_collector_registry_and_build_info() -> None:
 def test_health_document() -> None:
     registry = FakeRegistry()
     registry.active, registry.waiting = 2, 1
-    body = json.loads(health_body(registry, started_at=10.0, now=25.5))
+    facts = ProcessFacts(pid=4242, memory=52_428_800, fds=17)
+    body = json.loads(health_body(registry, started_at=10.0, now=25.5, facts=lambda: facts))
     assert body == {"status": "ok", "version": hoodypipe.__version__,
                     "uptimeSec": 15.5, "waiting": 1, "active": 2,
-                    "draining": False}
+                    "draining": False,
+                    "service": "hoodypipe", "started": "1970-01-01T00:00:10.000Z",
+                    "pid": 4242, "built": hoodypipe.__version__,
+                    "memory": 52_428_800, "fds": 17}
     assert health_code(registry) == 200
     registry.draining = True
     body = json.loads(health_body(registry, started_at=10.0, now=25.5))
     assert body["draining"] is True and body["status"] == "draining"
     assert health_code(registry) == 503
     assert CONTENT_TYPE == "application/json"
+
+
+def test_health_process_facts_are_this_process() -> None:
+    facts = process_facts()
+    assert facts.pid == os.getpid()
+    assert facts.memory is not None and 1_000_000 < facts.memory < 10_000_000_000
+    before = open_fds()
+    assert before is not None and before >= 3
+    with open(os.devnull, "rb"):
+        assert open_fds() == before + 1
+    assert rss_bytes() is not None
+
+
+def test_health_started_is_iso_utc_with_z() -> None:
+    assert iso_utc(0.0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1796322843.1234) == "2026-12-03T18:34:03.123Z"
