@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from twisted.web.server import Request
 
-from hoodypipe.web import sendpage
+from hoodypipe.web import noscript, sendpage
 
 TEXT = b"text/plain; charset=utf-8"
 Page = Callable[[Request], tuple[bytes, bytes]]
@@ -68,8 +68,13 @@ def favicon(request: Request) -> tuple[bytes, bytes]:
     return b"", b"image/x-icon"
 
 
+def noscript_page(request: Request) -> tuple[bytes, bytes]:
+    return noscript.serve(request, _base(request))
+
+
 RESERVED: dict[bytes, Page] = {
     b"": index,
+    b"noscript": noscript_page,
     b"help": help_text,
     b"robots.txt": robots,
     b"favicon.ico": favicon,
