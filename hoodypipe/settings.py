@@ -33,6 +33,7 @@ class Settings:
     # the connection (see hoodypipe/listeners.py, hoodypipe/bytepath/channel.py)
     head_timeout: float = 30.0
     max_connections: int | None = None  # None: as many as the open-file limit allows
+    form_head_timeout: float = 30.0
     # spectators
     max_spectators: int = 50
     max_watched: int = 500

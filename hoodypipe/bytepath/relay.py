@@ -83,16 +83,19 @@ class Relay:
         self._decode = any(bool(r.chunked) != self.body.chunked for r in receivers)
 
     def start(self) -> None:
-        for valve in self.valves:
-            valve.request.registerProducer(valve, True)
-            valve.request.notifyFinish().addErrback(self._receiver_failed, valve)
-        self.sender.notifyFinish().addErrback(self._sender_failed)
+        self._watch_parties()
         self.body.attach(
             self._write_decoded if self._decode else self._write,
             self._body_ended,
             self.abort,
             decode=self._decode,
         )
+
+    def _watch_parties(self) -> None:
+        for valve in self.valves:
+            valve.request.registerProducer(valve, True)
+            valve.request.notifyFinish().addErrback(self._receiver_failed, valve)
+        self.sender.notifyFinish().addErrback(self._sender_failed)
 
     # -- the hot path -------------------------------------------------------
 

@@ -27,6 +27,7 @@ MAX_X_HEADER = 8 * 1024
 #: IANA charset names are at most 40 characters.
 MAX_CHARSET = 40
 FORWARDED = (b"x-piping", b"x-hoody-pipe")
+TRANSFER_ID = b"X-Hoody-Pipe-Transfer-Id"
 _LENGTH = re.compile(rb"[0-9]{1,19}")
 
 #: Shown or played by a browser, never executed (with nosniff).
@@ -112,18 +113,15 @@ def receiver_headers(sender: Headers) -> list[tuple[bytes, bytes]]:
     length = content_length(_first(sender, b"content-length"))
     if length is not None:
         out.append((b"Content-Length", b"%d" % length))
-    disposition = _first(sender, b"content-disposition")
-    if disposition:
-        out.append((b"Content-Disposition", _strip(disposition)))
-    exposed: list[bytes] = []
+    # Content-Disposition is decided per receiver (web/disposition.py).
+    exposed: list[bytes] = [TRANSFER_ID]
     for name, values in sender.getAllRawHeaders():
         if name.lower() in FORWARDED:
             exposed.append(name)
             out.extend((name, _strip(value)) for value in values)
     out.extend(FIXED)
     out.append(SANDBOX)
-    if exposed:
-        out.append((b"Access-Control-Expose-Headers", b", ".join(dict.fromkeys(exposed))))
+    out.append((b"Access-Control-Expose-Headers", b", ".join(dict.fromkeys(exposed))))
     return out
 
 

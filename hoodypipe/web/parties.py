@@ -105,7 +105,10 @@ class ReceiverParty:
 
     def refuse(self, refused: Refused) -> None:
         """Refusals decided later by the rules (408, 500, 503) are counted too."""
-        answer = wording.refusal(refused)
+        self.answer_refusal(wording.refusal(refused))
+
+    def answer_refusal(self, answer: Refusal) -> None:
+        """A refusal the web layer decided (a malformed form), counted the same way."""
         if self._on_refusal is not None:
             self._on_refusal(self.request, answer)
         refuse_now(self.request, answer)

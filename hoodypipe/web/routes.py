@@ -20,6 +20,8 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from hoodypipe.bytepath.formrelay import FormRelay
+from hoodypipe.bytepath.multipart import PartHead, form_boundary
 from hoodypipe.bytepath.relay import Relay
 from hoodypipe.bytepath.request import RelayRequest
 from hoodypipe.core.errors import Refusal
@@ -27,7 +29,8 @@ from hoodypipe.core.outcomes import Refused
 from hoodypipe.core.registry import Pipe, PipeRegistry
 from hoodypipe.ops.health import health_body, health_code
 from hoodypipe.settings import Settings
-from hoodypipe.web import pages, wording
+from hoodypipe.web import disposition, pages, videopage, wording
+from hoodypipe.web.flags import is_on
 from hoodypipe.web.headers import content_length, receiver_headers
 from hoodypipe.web.names import (
     RESERVED_API,
@@ -45,6 +48,7 @@ from hoodypipe.web.parties import (
     set_common_headers,
     write_refusal,
 )
+from hoodypipe.web.receiving import answer_receiver, part_headers, part_offer
 
 PIPE_METHODS = b"GET, HEAD, POST, PUT, OPTIONS"
 PAGE_METHODS = b"GET, HEAD, OPTIONS"
@@ -125,6 +129,7 @@ class PipeServer:
         return self.metrics()
 
     @app.route("/", strict_slashes=False)
+    @app.route("/api/v1/pipe")
     def index_route(self, request: Request) -> Any:
         return self._page(request, pages.index)
 
@@ -161,10 +166,12 @@ class PipeServer:
             if method in (b"POST", b"PUT"):
                 return self._send(request, name)
             args = request.args
-            watching = b"progress" in args or b"status" in args
+            watching = is_on(args, b"progress") or b"status" in args
             if method == b"GET":
                 if watching:
                     return self._watch(request, name)
+                if is_on(args, b"video") and videopage.wanted(request):
+                    return self._page(request, videopage.serve)
                 return self._receive(request, name)
             if method == b"HEAD" and b"status" in args:
                 return self._watch(request, name)
@@ -180,7 +187,7 @@ class PipeServer:
             raise Refusal(400, "Content-Range is not supported on a send.", "bad_header")
         params = self._params(request)
         total = content_length(request.getHeader(b"content-length"))
-        if request.body.chunked:
+        if request.body.chunked or _form_boundary(request) is not None:
             total = params.size
         sender = SenderParty(request)
         pipe = self.registry.join_sender(name, params.n, params.wait, sender, total)
@@ -233,24 +240,34 @@ class PipeServer:
         assert pipe.sender is not None
         sender = pipe.sender.handle
         assert isinstance(sender, SenderParty)
-        headers = receiver_headers(sender.request.requestHeaders)
-        receivers: list[Request] = []
+        parties: dict[Request, ReceiverParty] = {}
         for party in pipe.receivers:
             assert isinstance(party.handle, ReceiverParty)
-            request = party.handle.request
-            request.setResponseCode(200)
-            for name, value in headers:
-                request.setHeader(name, value)
-            request.setHeader(b"X-Hoody-Pipe-Transfer-Id", pipe.transfer_id.encode())
-            request.write(b"")
-            receivers.append(request)
-        relay = Relay(
-            pipe, sender.request, receivers,
+            parties[party.handle.request] = party.handle
+        receivers = list(parties)
+        headers = receiver_headers(sender.request.requestHeaders)
+        ended: dict[str, Any] = dict(
             ended=self.registry.transfer_ended,
             receiver_left=self.registry.receiver_left,
             sender_status=sender.status,
             sender_end=sender.end,
         )
+        boundary = _form_boundary(sender.request)
+        if boundary is None:
+            offered = disposition.offered_by(_first(sender.request, b"content-disposition"))
+            for request in receivers:
+                answer_receiver(request, pipe.name, pipe.transfer_id, headers, offered)
+            relay = Relay(pipe, sender.request, receivers, **ended)
+        else:
+            def answer(answered: list[Request], head: PartHead) -> None:
+                forwarded, offered = part_headers(headers, head), part_offer(head)
+                for request in answered:
+                    answer_receiver(request, pipe.name, pipe.transfer_id, forwarded, offered)
+
+            relay = FormRelay(
+                pipe, sender.request, receivers, boundary=boundary, clock=self.clock,
+                head_timeout=self.settings.form_head_timeout, answer=answer,
+                refuse=lambda request: parties[request].answer_refusal(MALFORMED_FORM), **ended)
         relay.start()
         return relay
 
@@ -288,6 +305,19 @@ class _Screened(Resource):
             answer = self._server._refuse(request, refusal)
             return answer if isinstance(answer, bytes) else NOT_DONE_YET
         return self._routed.render(request)
+
+
+MALFORMED_FORM = Refusal(400, "Malformed multipart body.", "malformed")
+
+
+def _first(request: Request, name: bytes) -> bytes | None:
+    values = request.requestHeaders.getRawHeaders(name)
+    return values[0] if values else None
+
+
+def _form_boundary(request: Request) -> bytes | None:
+    """The boundary of a form send (a Refusal when it has none usable), else None."""
+    return form_boundary(_first(request, b"content-type"))
 
 
 def _method_refusal(request: Request, allowed: bytes) -> Refusal:

@@ -248,8 +248,9 @@ def test_fixed_headers_always_present() -> None:
         (b"X-Robots-Tag", b"none"),
         (b"Access-Control-Allow-Origin", b"*"),
         (b"Content-Security-Policy", b"sandbox"),
+        (b"Access-Control-Expose-Headers", b"X-Hoody-Pipe-Transfer-Id"),
     ]
-    assert list(FIXED) + [SANDBOX] == receiver_headers(Headers())[1:]
+    assert list(FIXED) + [SANDBOX] == receiver_headers(Headers())[1:-1]
 
 
 def test_a_full_set_of_sender_headers() -> None:
@@ -270,7 +271,6 @@ def test_a_full_set_of_sender_headers() -> None:
     assert receiver_headers(sender) == [
         (b"Content-Type", b"text/plain; charset=utf-8"),
         (b"Content-Length", b"42"),
-        (b"Content-Disposition", b'attachment; filename="report.html"'),
         (b"X-Piping", b"one"),
         (b"X-Piping", b"two"),
         (b"X-Hoody-Pipe", b"meta=1"),
@@ -278,7 +278,7 @@ def test_a_full_set_of_sender_headers() -> None:
         (b"X-Robots-Tag", b"none"),
         (b"Access-Control-Allow-Origin", b"*"),
         (b"Content-Security-Policy", b"sandbox"),
-        (b"Access-Control-Expose-Headers", b"X-Piping, X-Hoody-Pipe"),
+        (b"Access-Control-Expose-Headers", b"X-Hoody-Pipe-Transfer-Id, X-Piping, X-Hoody-Pipe"),
     ]
 
 
@@ -288,26 +288,29 @@ def test_bad_content_length_is_not_forwarded(length: bytes) -> None:
     assert b"Content-Length" not in names
 
 
-def test_expose_names_only_the_forwarded_x_headers_once() -> None:
+def test_expose_names_the_transfer_id_and_the_forwarded_x_headers_once() -> None:
     out = dict(receiver_headers(headers((b"X-Hoody-Pipe", b"a"),
                                         (b"X-Hoody-Pipe", b"b"))))
-    assert out[b"Access-Control-Expose-Headers"] == b"X-Hoody-Pipe"
+    assert out[b"Access-Control-Expose-Headers"] == b"X-Hoody-Pipe-Transfer-Id, X-Hoody-Pipe"
     out = dict(receiver_headers(headers((b"X-Other", b"a"))))
-    assert b"Access-Control-Expose-Headers" not in out
+    assert out[b"Access-Control-Expose-Headers"] == b"X-Hoody-Pipe-Transfer-Id"
     assert b"X-Other" not in out
+
+
+def test_content_disposition_is_left_to_each_receiver() -> None:
+    out = receiver_headers(headers((b"Content-Disposition", b"attachment; filename=a")))
+    assert b"Content-Disposition" not in [n for n, _ in out]
 
 
 def test_cr_and_lf_are_stripped_from_forwarded_values() -> None:
     sender = RawHeaders([
         (b"X-Piping", b"a\r\nSet-Cookie: evil=1"),
         (b"X-Hoody-Pipe", b"\nb\r"),
-        (b"Content-Disposition", b"attachment\r\nX-Injected: 1"),
         (b"Content-Type", b"text/html\r\n"),
     ])
     out = receiver_headers(sender)  # type: ignore[arg-type]
     assert (b"X-Piping", b"aSet-Cookie: evil=1") in out
     assert (b"X-Hoody-Pipe", b"b") in out
-    assert (b"Content-Disposition", b"attachmentX-Injected: 1") in out
     assert (b"Content-Type", b"application/octet-stream") in out
     assert all(b"\r" not in v and b"\n" not in v for _, v in out)
 
@@ -319,16 +322,14 @@ def test_forwarded_values_are_cut_to_8_kib() -> None:
         (b"X-Piping", b"x" * 10_000),
         (b"X-Piping", exact),
         (b"X-Hoody-Pipe", b"\r\n" * 10 + b"y" * 8192 + b"z"),
-        (b"Content-Disposition", b"d" * 9000),
     ])
     out = receiver_headers(sender)  # type: ignore[arg-type]
     x_piping = [v for n, v in out if n == b"X-Piping"]
     assert x_piping == [b"x" * 8192, exact]
     assert [v for n, v in out if n == b"X-Hoody-Pipe"] == [b"y" * 8192]
-    assert [v for n, v in out if n == b"Content-Disposition"] == [b"d" * 8192]
 
 
 def test_an_empty_x_piping_value_is_still_forwarded() -> None:
     out = receiver_headers(headers((b"X-Piping", b"")))
     assert (b"X-Piping", b"") in out
-    assert (b"Access-Control-Expose-Headers", b"X-Piping") in out
+    assert (b"Access-Control-Expose-Headers", b"X-Hoody-Pipe-Transfer-Id, X-Piping") in out

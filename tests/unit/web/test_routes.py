@@ -225,14 +225,15 @@ def test_round_trip_with_content_length(server: Server) -> None:
     assert got.body == payload
     assert got.header(b"content-length") == b"%d" % len(payload)
     assert got.header(b"content-type") == b"text/plain; charset=utf-8"
-    assert got.header(b"content-disposition") == b"inline"
+    assert got.header(b"content-disposition") == b"attachment"
     assert got.header(b"x-piping") == b"one"
     assert got.header(b"x-hoody-pipe") == b"two"
     assert got.header(b"x-secret") is None
     assert got.header(b"x-content-type-options") == b"nosniff"
     assert got.header(b"x-robots-tag") == b"none"
     assert got.header(b"access-control-allow-origin") == b"*"
-    assert got.header(b"access-control-expose-headers") == b"X-Piping, X-Hoody-Pipe"
+    assert got.header(b"access-control-expose-headers") == (
+        b"X-Hoody-Pipe-Transfer-Id, X-Piping, X-Hoody-Pipe")
     (done,) = server.observer.done
     assert got.header(b"x-hoody-pipe-transfer-id") == done.transfer_id.encode()
     status = sender.response()
