@@ -54,6 +54,8 @@ def part_offer(head: PartHead) -> disposition.Offered | None:
 
 
 def _part_type(head: PartHead) -> bytes:
+    # The same sanitiser as a sender's own Content-Type (secweb is giving it
+    # the RFC 9110 grammar; this call then follows without change).
     if head.text:
         return TEXT_FIELD_TYPE
     value = head.content_type
