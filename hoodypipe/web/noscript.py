@@ -72,7 +72,7 @@ def render(args: dict[bytes, list[bytes]], base: str, nonce: str | None = None) 
     nonce = nonce or pagekit.new_nonce()
     given = _last(args, b"path")
     path = clean_path(given)[:1024] if given is not None else ""
-    mode = "text" if _last(args, b"mode") == "text" else "file"
+    mode = "text" if (_last(args, b"mode") or "").lower() == "text" else "file"
     wait = _wait(args)
     error = None
     if path:

@@ -57,14 +57,15 @@ def test_a_path_gives_a_form_that_posts_the_file_to_the_pipe() -> None:
     assert 'name="path" value="ab/c"' in page
 
 
-def test_text_mode_posts_a_text_field() -> None:
-    page = render(path="notes", mode="text")
+@pytest.mark.parametrize("mode", ["text", "TEXT", "Text"])
+def test_text_mode_posts_a_text_field(mode: str) -> None:
+    page = render(path="notes", mode=mode)
     assert '<textarea id="text" name="text" required></textarea>' in page
     assert 'type="file"' not in page
     assert 'value="text" checked' in page
 
 
-@pytest.mark.parametrize("mode", ["", "FILE", "other", "text "])
+@pytest.mark.parametrize("mode", ["", "FILE", "other", "text ", "texts"])
 def test_any_other_mode_is_file(mode: str) -> None:
     assert 'type="file"' in render(path="p", mode=mode)
 
