@@ -215,6 +215,7 @@ def test_health_answers_get_and_head(service: Service) -> None:
             continue
         document = json.loads(body)
         assert set(document) == {"status", "version", "uptimeSec", "waiting",
-                                 "active", "draining"}
+                                 "active", "draining",
+                                 "service", "started", "pid", "built", "memory", "fds"}
         assert document["status"] == "ok" and document["draining"] is False
         assert document["uptimeSec"] >= 0
