@@ -198,3 +198,19 @@ class Server:
         return self.connect().request(b"GET", path, *headers).response()
 
 
+TEXT = b"text/plain; charset=utf-8"
+
+SENDER_LINES_1 = [
+    "[INFO] Waiting for 1 receiver(s) to connect...",
+    "[INFO] 1 receiver(s) already connected.",
+    "[INFO] Streaming to 1 receiver(s)...",
+    "[INFO] Upload complete.",
+    "[INFO] Transfer complete.",
+]
+
+
+def error_body(response: Response) -> bytes:
+    assert response.header(b"content-type") == TEXT
+    assert response.body.count(b"\n") == 1 and response.body.endswith(b"\n")
+    assert response.body.startswith(b"[ERROR] ")
+    return response.body

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hoodypipe.settings import Settings
-from tests.unit.web.test_routes import (
+from tests.kit.memory_http import (
     SENDER_LINES_1,
     TEXT,
     Connection,

@@ -9,24 +9,22 @@ import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from tests.kit.memory_http import Response, Server, parse_responses
+from tests.kit.memory_http import (
+    SENDER_LINES_1,
+    TEXT,
+    Server,
+    error_body,
+    parse_responses,
+)
 
 PIPE_ALLOW = b"GET, HEAD, POST, PUT, OPTIONS"
 PAGE_ALLOW = b"GET, HEAD, OPTIONS"
-TEXT = b"text/plain; charset=utf-8"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 @pytest.fixture
 def server() -> Server:
     return Server()
-
-
-def error_body(response: Response) -> bytes:
-    assert response.header(b"content-type") == TEXT
-    assert response.body.count(b"\n") == 1 and response.body.endswith(b"\n")
-    assert response.body.startswith(b"[ERROR] ")
-    return response.body
 
 
 # -- methods and reserved paths -------------------------------------------------------
@@ -203,13 +201,6 @@ def test_a_superscript_digit_in_the_query_is_400(server: Server) -> None:
 # -- transfers -----------------------------------------------------------------------------
 
 
-SENDER_LINES_1 = [
-    "[INFO] Waiting for 1 receiver(s) to connect...",
-    "[INFO] 1 receiver(s) already connected.",
-    "[INFO] Streaming to 1 receiver(s)...",
-    "[INFO] Upload complete.",
-    "[INFO] Transfer complete.",
-]
 
 
 def test_round_trip_with_content_length(server: Server) -> None:

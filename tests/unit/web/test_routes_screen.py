@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.web.test_routes import Server, error_body
+from tests.kit.memory_http import Server, error_body
 
 SERVICE_WORKER = b"[ERROR] Service workers are not allowed on this server.\n"
 SANDBOX = b"sandbox"
