@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from hoodypipe.bytepath.chunked import ChunkedScanner, MalformedChunkedBody
+from hoodypipe.bytepath.chunked import ChunkedScanner, MalformedChunkedBody, Tap
 
 if TYPE_CHECKING:
     from hoodypipe.bytepath.request import RelayRequest
@@ -256,8 +256,12 @@ class RequestBody:
         on_end: Callable[[], None],
         on_error: Callable[[str], None],
         decode: bool = False,
+        tap: Tap | None = None,
     ) -> None:
-        """Start the flow: held reads first, then every read as it comes."""
+        """Start the flow: held reads first, then every read as it comes.
+
+        ``tap`` (chunked bodies only) is shown the payload inside each raw read.
+        """
         held, self._held = self._held, []
         self._held_bytes = 0
         self._on_data = on_data
@@ -269,7 +273,7 @@ class RequestBody:
         if self.chunked:
             finish = self._finish_channel_body
             assert finish is not None
-            self._scan = ChunkedScanner(on_data, finish, decode=decode).dataReceived
+            self._scan = ChunkedScanner(on_data, finish, decode=decode, tap=tap).dataReceived
             self._enter(Mode.DECODING if decode else Mode.RAW)
         else:
             self._enter(Mode.STREAMING)

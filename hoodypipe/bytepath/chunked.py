@@ -9,7 +9,11 @@ that was read. Only rare reads are cut or rewritten: a size line split
 across two reads or carrying extensions is re-emitted clean, and the
 terminal chunk and trailers are dropped (the receivers' responses get their
 own terminator). With ``decode=True`` it yields plain payload instead, for
-receivers that cannot take chunked framing (HTTP/1.0).
+receivers that cannot take chunked framing (HTTP/1.0). With a ``tap``
+(``?sha256``) it still forwards the raw reads, and also shows the tap where
+the payload lies in them, ``tap(read, start, size)``, so the payload can be
+hashed without the framing and without a copy; without one the loop does
+exactly what it did before.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ class MalformedChunkedBody(ValueError):
     """The sender's chunked framing is broken."""
 
 
+Tap = Callable[[bytes, int, int], None]
+
+
+def _no_tap(data: bytes, start: int, size: int) -> None:
+    """Never called: the scanner only taps when it was given a tap."""
+
+
 class ChunkedScanner:
     """Feed it raw reads; it calls ``on_data(piece, payload_bytes)`` and ``on_end(rest)``."""
 
@@ -38,10 +49,16 @@ class ChunkedScanner:
         on_data: Callable[[bytes, int], None],
         on_end: Callable[[bytes], None],
         decode: bool = False,
+        tap: Tap | None = None,
     ) -> None:
+        if decode and tap is not None:
+            raise ValueError("a tap sees raw reads; with decode, on_data has the payload")
         self._on_data = on_data
         self._on_end = on_end
         self._decode = decode
+        # The body branch's common case in one flag: payload only counted.
+        self._count_only = not decode and tap is None
+        self._tap: Tap = tap if tap is not None else _no_tap
         self._state = _SIZE
         self._remaining = 0
         self._crlf_seen = 0
@@ -54,14 +71,18 @@ class ChunkedScanner:
         forward_from = 0
         payload = 0
         decode = self._decode
+        count_only = self._count_only
         while pos < end:
             state = self._state
             if state == _BODY:
                 take = min(self._remaining, end - pos)
-                if decode:
+                if count_only:
+                    payload += take
+                elif decode:
                     self._on_data(data if take == end else data[pos:pos + take], take)
                 else:
                     payload += take
+                    self._tap(data, pos, take)
                 pos += take
                 self._remaining -= take
                 if self._remaining == 0:

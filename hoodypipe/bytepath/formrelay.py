@@ -9,6 +9,9 @@ answered only when the part's headers have arrived (they say the part's type
 and filename); and a malformed body, or no forwardable part within
 ``head_timeout`` of the start, answers receivers still waiting with a 400
 rather than cutting connections that never had a response.
+
+With ``?sha256`` the digest is of the forwarded part's bytes (what the
+receivers get), not of the multipart body the sender sent.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class FormRelay(Relay):
             boundary,
             on_found=self._found,
             on_head=self._head,
-            on_data=self._write_decoded,
+            # The decoded part is what the receivers get, so it is what ?sha256 hashes.
+            on_data=self._write_decoded if self.hasher is None else self._write_decoded_hashed,
             on_end=self._body_ended,
             on_malformed=self.malformed,
         )

@@ -7,6 +7,12 @@ Twisted's own: each receiver transport pauses its ``ReceiverValve`` when its
 buffer passes its limit, and while any valve is shut the sender's socket is
 not read. Nothing else happens per chunk; watchers read ``pipe.bytes`` on
 their own timers.
+
+With ``?sha256`` a ``StreamHasher`` is one more consumer: it is fed the
+payload of every read and shuts its own valve when it falls behind; the
+transfer completes only once its digest is known. Which per-read callback
+runs is chosen once, at the start, so a transfer without ``?sha256`` does no
+extra work per read.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from twisted.python.failure import Failure
 from twisted.web.server import Request
 from zope.interface import implementer
 
+from hoodypipe.bytepath.hasher import HashRunner, StreamHasher
 from hoodypipe.bytepath.request import RelayRequest, response_open
 from hoodypipe.core.registry import SENDER_GONE, ITransfer, Pipe
 
 ALL_RECEIVERS_GONE = "All receivers disconnected before transfer completed"
+HASH_FAILED = "Hashing the payload failed"
 
 
 @implementer(IPushProducer)
@@ -65,6 +73,7 @@ class Relay:
         receiver_left: Callable[[Pipe], None],
         sender_status: Callable[[str], None],
         sender_end: Callable[[str | None], None],
+        hashing: HashRunner | None = None,
     ) -> None:
         assert sender.body is not None
         self.pipe = pipe
@@ -78,18 +87,26 @@ class Relay:
         self._transports: list[Any] = [v.transport for v in self.valves]
         self._shut = 0
         self.finished = False
+        self._digesting = False
         # Raw bytes can go straight through only when every receiver's response
         # is framed the way the sender's body is; otherwise Request.write frames.
         self._decode = any(bool(r.chunked) != self.body.chunked for r in receivers)
+        self.hasher: StreamHasher | None = None
+        if hashing is not None:
+            self.hasher = StreamHasher(hashing, self.valve_shut, self.valve_opened)
+            self._feed = self.hasher.feed
 
     def start(self) -> None:
         self._watch_parties()
-        self.body.attach(
-            self._write_decoded if self._decode else self._write,
-            self._body_ended,
-            self.abort,
-            decode=self._decode,
-        )
+        on_data = self._write_decoded if self._decode else self._write
+        tap = None
+        hasher = self.hasher
+        if hasher is not None:
+            if self.body.chunked and not self._decode:
+                tap = hasher.feed_slice  # raw reads forwarded; the payload hashed
+            else:
+                on_data = self._write_decoded_hashed if self._decode else self._write_hashed
+        self.body.attach(on_data, self._body_ended, self.abort, decode=self._decode, tap=tap)
 
     def _watch_parties(self) -> None:
         for valve in self.valves:
@@ -110,6 +127,20 @@ class Relay:
         for valve in self.valves:
             valve.request.write(data)
 
+    # ``data`` is all payload in these two (a sized body, or decoded chunks).
+
+    def _write_hashed(self, data: bytes, payload: int) -> None:
+        self.pipe.bytes += payload
+        for transport in self._transports:
+            transport.write(data)
+        self._feed(data)
+
+    def _write_decoded_hashed(self, data: bytes, payload: int) -> None:
+        self.pipe.bytes += payload
+        for valve in self.valves:
+            valve.request.write(data)
+        self._feed(data)
+
     def valve_shut(self) -> None:
         self._shut += 1
         if self._shut == 1:
@@ -123,10 +154,31 @@ class Relay:
     # -- endings ------------------------------------------------------------
 
     def _body_ended(self) -> None:
+        if self.finished or self._digesting:
+            return
+        if self.hasher is None:
+            self.finished = True
+            self._sender_status("[INFO] Upload complete.")
+            self._complete()
+            return
+        # Every byte is in; the receivers are answered once the receipt is ready.
+        self._digesting = True
+        self._sender_status("[INFO] Upload complete.")
+        self.hasher.finish().addCallbacks(self._digested, self._digest_failed)
+
+    def _digested(self, hexdigest: str) -> None:
         if self.finished:
             return
         self.finished = True
-        self._sender_status("[INFO] Upload complete.")
+        self.pipe.sha256 = hexdigest
+        self._sender_status(f"[INFO] sha256: {hexdigest}")
+        self._complete()
+
+    def _digest_failed(self, reason: Failure) -> None:
+        if not self.finished:
+            self._fail(HASH_FAILED, tell_sender=True)
+
+    def _complete(self) -> None:
         for valve in self.valves:
             request = valve.request
             request.unregisterProducer()
@@ -137,7 +189,9 @@ class Relay:
         self._ended(self.pipe, True, None)
 
     def _sender_failed(self, reason: Failure) -> None:
-        if not self.finished:
+        # Gone after its whole body arrived (the digest pending): nothing is
+        # missing, so the receivers still get a complete response.
+        if not self.finished and not self._digesting:
             self._fail(SENDER_GONE, tell_sender=False)
 
     def _receiver_failed(self, reason: Failure, valve: ReceiverValve) -> None:
@@ -164,6 +218,8 @@ class Relay:
 
     def _fail(self, reason: str, tell_sender: bool) -> None:
         self.finished = True
+        if self.hasher is not None:
+            self.hasher.cancel()
         self.log.info("pipe {name} failed: {reason}", name=self.pipe.name, reason=reason)
         for valve in self.valves:
             valve.transport.abortConnection()

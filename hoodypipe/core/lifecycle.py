@@ -293,7 +293,7 @@ def _end(pipe: Pipe, ok: bool, reason: str | None) -> None:
         name=pipe.name, transfer_id=pipe.transfer_id, ok=ok, bytes=pipe.bytes,
         total_bytes=pipe.total_bytes, started_at=pipe.started_at,
         ended_at=pipe.host.clock.seconds(), receivers=pipe.n,
-        reason=None if ok else reason))
+        reason=None if ok else reason, sha256=pipe.sha256 if ok else None))
     pipe.host.changed(pipe)
 
 

@@ -98,6 +98,7 @@ class Pipe:
     idle_seen_at: float = 0.0
     counted_parties: int = 0
     counted_active: bool = False
+    sha256: str | None = None  # the payload's digest, set by a ?sha256 byte path
     #: Its state machine; ``lifecycle.open_pipe`` gives every pipe its own.
     life: PipeLife = attrs.field(init=False)
 

@@ -21,6 +21,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from hoodypipe.bytepath.formrelay import FormRelay
+from hoodypipe.bytepath.hasher import HashRunner
 from hoodypipe.bytepath.multipart import PartHead, form_boundary
 from hoodypipe.bytepath.relay import Relay
 from hoodypipe.bytepath.request import RelayRequest
@@ -93,6 +94,7 @@ class PipeServer:
         spectators: Spectators | None = None,
         metrics: Callable[[], tuple[bytes, bytes]] | None = None,
         on_refusal: RejectionSink | None = None,
+        hashing: HashRunner | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
@@ -100,6 +102,7 @@ class PipeServer:
         self.spectators = spectators
         self.metrics = metrics
         self.on_refusal = on_refusal
+        self.hashing = hashing
         self.started_at = clock.seconds()
         registry.set_transfer_starter(self.start_transfer)
 
@@ -251,6 +254,7 @@ class PipeServer:
             receiver_left=self.registry.receiver_left,
             sender_status=sender.status,
             sender_end=sender.end,
+            hashing=self._hashing_for(sender.request),
         )
         boundary = _form_boundary(sender.request)
         if boundary is None:
@@ -270,6 +274,10 @@ class PipeServer:
                 refuse=lambda request: parties[request].answer_refusal(MALFORMED_FORM), **ended)
         relay.start()
         return relay
+
+    def _hashing_for(self, request: Request) -> HashRunner | None:
+        """``?sha256`` on the send: the worker that hashes it, else nothing."""
+        return self.hashing if is_on(request.args, b"sha256") else None
 
 
 def screen(request: Request) -> None:
