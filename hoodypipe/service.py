@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
 from hoodypipe.bytepath.guard import check_twisted
+from hoodypipe.bytepath.hasher import HashPool, HashRunner
 from hoodypipe.bytepath.request import RelayRequest
 from hoodypipe.bytepath.site import RelaySite
 from hoodypipe.common.http import make_http_client
@@ -22,18 +23,39 @@ from hoodypipe.ops.metrics import Metrics
 from hoodypipe.ops.translog import RequestLog, TransferLog
 from hoodypipe.settings import Settings
 from hoodypipe.spectators import SpectatorObserver, SpectatorResource
+from hoodypipe.spectators.history import LastTransfers
+from hoodypipe.spectators.store import ResultStore
 from hoodypipe.web.routes import PipeServer
 
 
 class HoodypipeService(MultiService):
-    """The server's state and site; listeners are added by the tap."""
+    """The server's state and site; listeners are added by the tap.
 
-    def __init__(self, reactor: Any, settings: Settings) -> None:
+    Its children are the worker threads (the ``?sha256`` hasher, the results
+    store): they start with it and stop after the drain.
+    """
+
+    def __init__(
+        self, reactor: Any, settings: Settings, hashing: HashRunner | None = None
+    ) -> None:
         super().__init__()
         self.reactor = reactor
         self.settings = settings
         self.registry = PipeRegistry(reactor, settings)
-        self.spectators = SpectatorObserver(reactor, self.registry, settings)
+        if hashing is None:
+            pool = HashPool(reactor)
+            pool.setServiceParent(self)
+            hashing = pool
+        self.results: ResultStore | None = None
+        if settings.state_dir is not None:
+            self.results = ResultStore(
+                reactor, reactor, settings.state_dir,
+                settings.last_transfer_ttl, settings.last_transfer_max)
+            self.results.setServiceParent(self)
+        self.last_transfers = LastTransfers(
+            settings.last_transfer_ttl, settings.last_transfer_max, self.results)
+        self.spectators = SpectatorObserver(reactor, self.registry, settings,
+                                            last_transfers=self.last_transfers)
         self.metrics = Metrics(
             self.registry, spectators=lambda: self.spectators.spectators)
         self.registry.add_observer(self.metrics)
@@ -50,8 +72,16 @@ class HoodypipeService(MultiService):
             spectators=SpectatorResource(reactor, self.spectators, settings),
             metrics=self.scrape,
             on_refusal=self.refused,
+            hashing=hashing,
         )
         self.site = make_site(self.web, reactor, settings, self.channel_refused)
+
+    def startService(self) -> None:
+        """Read the kept results back before any listener opens."""
+        if self.results is not None:
+            now = self.reactor.seconds()
+            self.last_transfers.restore(self.results.load(now), now)
+        super().startService()
 
     def stopService(self) -> Any:
         """After the drain: end the spectators' streams cleanly, not by a cut."""

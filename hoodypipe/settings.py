@@ -54,3 +54,5 @@ class Settings:
     hook_retries: int = 5
     # operations
     grace: float = 60.0
+    #: Where finished transfers' results are kept across restarts (None: memory only).
+    state_dir: str | None = None

@@ -64,6 +64,9 @@ class Options(usage.Options):
         ["pagerduty-routing-key", None, None, "Send a PagerDuty Events v2 event on done."],
         ["pagerduty-url", None, _DEFAULTS.pagerduty_url, "PagerDuty Events v2 URL."],
         ["public-url", None, None, "Base URL the server is reached at (for links)."],
+        ["state-dir", None, None,
+         "Keep finished transfers' results (lastTransfer) in this directory, "
+         "so they survive a restart [default: memory only]."],
     ]
     optFlags = [
         ["on-done-failed-only", None, "Only notify about failed transfers."],
@@ -115,6 +118,7 @@ class Options(usage.Options):
             pagerduty_routing_key=key,
             pagerduty_url=self["pagerduty-url"],
             public_url=self["public-url"],
+            state_dir=self["state-dir"] or None,
             **values,
         )
 

@@ -127,13 +127,19 @@ class SpectatorObserver:
 
     log = Logger()
 
-    def __init__(self, clock: IReactorTime, registry: Registry, settings: Settings) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        registry: Registry,
+        settings: Settings,
+        last_transfers: LastTransfers | None = None,
+    ) -> None:
         self._clock = clock
         self._registry = registry
         self._settings = settings
         self._groups: dict[str, WatchGroup] = {}
         self._lingers: dict[str, _Linger] = {}
-        self._last = LastTransfers(
+        self._last = last_transfers if last_transfers is not None else LastTransfers(
             settings.last_transfer_ttl, settings.last_transfer_max
         )
         # Event ids start at the clock in microseconds, so ids stay comparable
