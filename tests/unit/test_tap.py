@@ -93,3 +93,10 @@ def test_bad_connection_options(args: list[str], message: str) -> None:
 def test_help_names_the_default_cap() -> None:
     (doc,) = [p[3] for p in Options.optParameters if p[0] == "max-connections"]
     assert doc.endswith("[default: the open-file limit less a margin]")
+
+
+def test_state_dir_and_last_transfer_ttl() -> None:
+    assert parse().settings.state_dir is None
+    s = parse("--state-dir", "/var/lib/hoodypipe", "--last-transfer-ttl", "90").settings
+    assert (s.state_dir, s.last_transfer_ttl) == ("/var/lib/hoodypipe", 90)
+    assert parse("--state-dir", "").settings.state_dir is None  # an unset $STATE_DIRECTORY
