@@ -3,8 +3,9 @@ The ``hoodypipe`` console script (the server itself runs as
 ``twistd hoodypipe``).
 
 ``hoodypipe watch URL`` follows a pipe's live feed and exits with the
-transfer's outcome: 0 complete, 1 failed, 2 when the feed could not be
-reached or read after its retries (and for a bad command line). ``--exec``
+transfer's outcome: 0 complete, 1 failed (or, with ``--expect-sha256``,
+complete without that receipt), 2 when the feed could not be reached or read
+after its retries (and for a bad command line). ``--exec``
 and ``--pagerduty-routing-key`` act on the outcome without changing that
 status: a failing hook command or an undelivered alert is reported on
 stderr only.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -39,6 +41,7 @@ from hoodypipe.client.display import (
 )
 from hoodypipe.client.outcome import exec_environment, run_exec, send_pagerduty
 from hoodypipe.client.watch import (
+    EXIT_FAILED,
     EXIT_UNREACHABLE,
     Watcher,
     feed_url,
@@ -53,6 +56,23 @@ from hoodypipe.common.numbers import positive_int as _positive_int
 ROUTING_KEY_ENV = "HOODYPIPE_PAGERDUTY_ROUTING_KEY"
 
 
+def _sha256_hex(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise argparse.ArgumentTypeError("must be 64 hexadecimal digits (a SHA-256)")
+    return text.lower()
+
+
+def sha256_problem(done: dict[str, Any], expected: str) -> str | None:
+    """Why the done event's receipt is not ``expected``, or None when it is."""
+    got = done.get("sha256")
+    if not isinstance(got, str):
+        return ("the transfer has no sha256 to check (the sender did not send "
+                "with ?sha256, or the transfer failed)")
+    if got.lower() != expected:
+        return f"sha256 mismatch: expected {expected}, the server hashed {got.lower()}"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hoodypipe",
@@ -65,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow a pipe's live progress until its transfer ends",
         description=(
             "Follow URL's ?progress feed until the transfer ends. Exit status: "
-            "0 complete, 1 failed, 2 feed unreachable or unreadable."
+            "0 complete, 1 failed (or not the --expect-sha256 digest), 2 feed "
+            "unreachable or unreadable."
         ),
     )
     watch.add_argument("url", metavar="URL", help="the pipe's URL")
@@ -88,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--pagerduty-url", metavar="URL", default=pagerduty.EVENTS_URL,
         help="PagerDuty Events v2 endpoint [default: %(default)s]",
+    )
+    watch.add_argument(
+        "--expect-sha256", metavar="HEX", type=_sha256_hex,
+        help="exit 1 unless the transfer's sha256 (sent with ?sha256) is HEX",
     )
     watch.add_argument(
         "--tries", type=_positive_int, default=10, metavar="N",
@@ -140,6 +165,12 @@ async def watch_main(reactor: Any, args: argparse.Namespace) -> int:
     result = await watcher.run()
     if result.done is None:
         return result.code
+    code = result.code
+    if args.expect_sha256 is not None:
+        problem = sha256_problem(result.done, args.expect_sha256)
+        if problem is not None:
+            display.notice(problem)
+            code = EXIT_FAILED
     if args.exec_command:
         env = exec_environment(args.url, watcher.name, result.done)
         status = await run_exec(reactor, args.exec_command, result.done, env)
@@ -158,7 +189,7 @@ async def watch_main(reactor: Any, args: argparse.Namespace) -> int:
         )
         if not delivered:
             display.notice("the PagerDuty event could not be delivered")
-    return result.code
+    return code
 
 
 def _react_watch(reactor: IReactorCore, args: argparse.Namespace) -> Deferred[None]:

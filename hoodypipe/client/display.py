@@ -65,6 +65,9 @@ class PlainDisplay(Display):
 
     def done(self, name: str, data: dict[str, Any]) -> None:
         self.out.write(summary(name, data).removeprefix("hoodypipe: ") + "\n")
+        digest = data.get("sha256")
+        if isinstance(digest, str):
+            self.out.write(f"sha256: {digest}\n")
         self.out.flush()
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,13 +113,15 @@ def _with_file_limit(limit: int | None) -> Callable[[], None] | None:
 @contextmanager
 def running_service(
     tmp_path: Path, *args: str, file_limit: int | None = None,
+    launcher: Sequence[str] = (),
 ) -> Iterator[Service]:
     """Run ``twistd -n hoodypipe --listen tcp:PORT:interface=127.0.0.1 *args``,
-    with a soft open-file limit of ``file_limit`` if given."""
+    with a soft open-file limit of ``file_limit`` if given; ``launcher`` goes
+    before the twistd path (``tests/kit/slow_hash.py``)."""
     port = free_port()
     log_path = tmp_path / f"hoodypipe-{port}.log"
     command = [
-        str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log_path}",
+        *launcher, str(TWISTD), "--nodaemon", "--pidfile=", f"--logfile={log_path}",
         "hoodypipe", "--listen", f"tcp:{port}:interface=127.0.0.1", *args,
     ]
     process = subprocess.Popen(command, env=service_env(), cwd=tmp_path,

@@ -43,11 +43,13 @@ def progress(event_id: int, moved: int, total: int | None = 1000) -> bytes:
     })
 
 
-def done(event_id: int, ok: bool = True, reason: str | None = None) -> bytes:
+def done(
+    event_id: int, ok: bool = True, reason: str | None = None, sha256: str | None = None
+) -> bytes:
     return block(event_id, "done", {
         "state": "complete" if ok else "failed", "ok": ok, "bytes": 1000,
         "durationSec": 2.0, "mbps": 0.0005, "reason": reason, "transferId": "tid-1",
-        "sha256": None,
+        "sha256": sha256,
     })
 
 

@@ -12,7 +12,6 @@ import hashlib
 import threading
 
 import attrs
-import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
