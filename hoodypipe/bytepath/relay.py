@@ -205,6 +205,10 @@ class Relay:
         if valve.shut:
             valve.shut = False
             self.valve_opened()
+        if self._digesting:
+            # Every byte was already written to it; a receiver of a sized body
+            # may well close as soon as it has them, before the digest is in.
+            return
         if not self.valves:
             self._sender_status("[INFO] A receiver disconnected.")
             self._fail(ALL_RECEIVERS_GONE, tell_sender=True)

@@ -146,11 +146,29 @@ def test_a_hasher_that_falls_behind_holds_the_sender_back(server: HashingServer)
     assert receiver.response().complete and len(receiver.response().body) == total
 
 
-def test_a_receiver_lost_while_the_digest_is_pending_fails_the_transfer(
+def test_receivers_that_leave_with_every_byte_before_the_digest_do_not_fail_it(
     server: HashingServer,
 ) -> None:
-    receiver = server.connect().request(b"GET", b"/gone")
-    sender = server.connect().request(b"PUT", b"/gone?sha256", body=b"abc")
+    """A sized receiver (curl) closes as soon as it has Content-Length bytes."""
+    receivers = [server.connect().request(b"GET", b"/gone?n=2") for _ in range(2)]
+    sender = server.connect().request(b"PUT", b"/gone?n=2&sha256", body=b"abc")
+    for receiver in receivers:
+        assert receiver.response().body == b"abc"
+        receiver.drop()
+    server.hash_all()
+    (done,) = server.observer.done
+    assert (done.ok, done.sha256) == (True, sha(b"abc"))
+    assert sender.response().lines[-3:] == [
+        "[INFO] Upload complete.", f"[INFO] sha256: {sha(b'abc')}",
+        "[INFO] Transfer complete."]
+
+
+def test_a_receiver_lost_mid_body_still_fails_a_hashed_transfer(
+    server: HashingServer,
+) -> None:
+    receiver = server.connect().request(b"GET", b"/cut")
+    sender = server.connect().send(
+        b"PUT /cut?sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
     receiver.drop()
     server.hash_all()
     (done,) = server.observer.done
@@ -171,9 +189,9 @@ def test_a_sender_gone_after_its_whole_body_still_completes(server: HashingServe
 
 
 def test_a_sender_gone_mid_body_fails_and_drops_the_hash(server: HashingServer) -> None:
-    receiver = server.connect().request(b"GET", b"/cut")
+    receiver = server.connect().request(b"GET", b"/cut2")
     sender = server.connect().send(
-        b"PUT /cut?sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        b"PUT /cut2?sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
     sender.drop()
     assert receiver.transport.disconnected
     server.hash_all()
