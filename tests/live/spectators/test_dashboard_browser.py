@@ -136,7 +136,7 @@ def test_dashboard_shows_failure_then_last_transfer(
         try:
             later.wait_text("#state", "Idle")
             later.wait_text("#last", "Last transfer")
-            assert "Failed: Sender disconnected" in later.text("#last")
+            assert "Failed: Sender disconnected" in later.text("#final")
         finally:
             later.close()
 
