@@ -464,6 +464,7 @@ class Bench:
     latency: list[LatencyBlock] = field(default_factory=list)
     latency_body: bytes = field(default_factory=lambda: os.urandom(LATENCY_BYTES))
     counter: int = 0
+    sha256: bool = False  # --sha256: hoodypipe senders ask for a receipt
 
     def scratch(self, stem: str) -> Path:
         self.counter += 1
@@ -680,6 +681,14 @@ def check_clients(
         raise BenchError("; ".join(problems))
 
 
+def check_receipt(sender_reply: Path, expected: str) -> None:
+    """With --sha256: the sender's ``[INFO] sha256:`` line is the payload's digest."""
+    lines = sender_reply.read_text(errors="replace").splitlines()
+    got = [line.split()[-1] for line in lines if line.startswith("[INFO] sha256: ")]
+    if got != [expected]:
+        raise BenchError(f"receipt {got!r}, want the payload's sha256 {expected}")
+
+
 def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
     """Relay one body through ``server`` and measure it."""
     result = Measurement(
@@ -692,6 +701,8 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
     server.check_alive()
     pipe = f"bench-{transfer.kind}-{uuid.uuid4().hex[:12]}"
     url = server.url(pipe)
+    receipt = bench.sha256 and server.name == "hoodypipe"
+    sender_url = server.url(pipe, "?sha256") if receipt else url
     spectators = start_spectators(bench, server, pipe, transfer.spectators)
     clients: list[subprocess.Popen[bytes]] = []
     try:
@@ -699,7 +710,7 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
         cpu_before = read_cpu_seconds(server.pid)
         started = time.monotonic()
         receiver, receiver_err, digest = curl_receiver(bench, transfer, url)
-        sender, sender_reply, sender_err = curl_sender(bench, transfer, url)
+        sender, sender_reply, sender_err = curl_sender(bench, transfer, sender_url)
         clients = receiver + sender
         clock = ExitClock(clients)
         deadline = started + 30.0 + transfer.nbytes / 10e6
@@ -713,6 +724,8 @@ def relay(bench: Bench, server: Server, transfer: Transfer) -> Measurement:
         result.rss_peak = max(result.rss_peak, read_rss_bytes(server.pid))
         server.rss_peak = max(server.rss_peak, result.rss_peak)
         check_clients(clients, sender_reply, sender_err, receiver_err, transfer)
+        if receipt:
+            check_receipt(sender_reply, bench.data.sha256[transfer.nbytes])
         if digest is not None:
             result.sha256_ok = digest.read_text().split()[0] == bench.data.sha256[transfer.nbytes]
             if not result.sha256_ok:
@@ -1567,6 +1580,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="latency samples under the profiler (default 1000)",
     )
     parser.add_argument(
+        "--sha256",
+        action="store_true",
+        help="hoodypipe senders ask for a receipt (?sha256), checked against the payload",
+    )
+    parser.add_argument(
         "--twistd",
         type=Path,
         default=Path(sys.executable).parent / "twistd",
@@ -1645,6 +1663,8 @@ def print_header(args: argparse.Namespace, started: datetime.datetime, env: dict
             f"{args.latency_samples} samples per server and round "
             f"(+{args.latency_warmup} warm-up)"
         )
+    if args.sha256:
+        print("--sha256: every hoodypipe send has ?sha256 (the receipt is checked)")
     print(f"hoodypipe from {env['checkout']}")
     print(
         f"hoodypipe at {env['hoodypipe_commit']}; piping-server {env['piping_server']} "
@@ -1729,7 +1749,8 @@ def main(argv: Sequence[str]) -> int:
                 f" sha256 {payload.sha256[size][:16]}...",
                 flush=True,
             )
-        bench = Bench(processes, workdir, payload, args.twistd, args.checkout)
+        bench = Bench(processes, workdir, payload, args.twistd, args.checkout,
+                      sha256=args.sha256)
         servers = {name: start_server(bench, name) for name in args.servers}
         run_rounds(bench, servers, args)
         if args.profile and "hoodypipe" in servers:

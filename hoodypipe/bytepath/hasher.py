@@ -38,6 +38,13 @@ Piece = Union[bytes, memoryview]
 #: Bytes waiting for (or in) the worker before the sender is held back: four
 #: of the default 512 KiB reads, a couple of milliseconds of hashing.
 HIGH_WATER = 2 * 1024 * 1024
+#: Bytes gathered before they go to the worker (unless the sender is held or
+#: the body has ended): fewer, bigger trips to the thread.
+MIN_BATCH = 1024 * 1024
+#: Pieces smaller than this are hashed joined: each ``update`` call drops and
+#: retakes the GIL, and a chunked read holds dozens of 16-24 KiB chunks, so a
+#: join (one memcpy) is much cheaper than that many hand-overs of the GIL.
+JOIN_BELOW = 64 * 1024
 
 
 class Digest(Protocol):
@@ -56,8 +63,17 @@ class HashRunner(Protocol):
 
 def update_all(digest: Digest, pieces: list[Piece]) -> None:
     """The worker's whole job for one batch (runs off the reactor thread)."""
+    small: list[Piece] = []
     for piece in pieces:
+        if len(piece) < JOIN_BELOW:
+            small.append(piece)
+            continue
+        if small:
+            digest.update(b"".join(small))
+            small = []
         digest.update(piece)
+    if small:
+        digest.update(b"".join(small) if len(small) > 1 else small[0])
 
 
 class HashPool(Service):
@@ -107,6 +123,7 @@ class StreamHasher:
         high_water: int = HIGH_WATER,
         low_water: int | None = None,
         digest: Digest | None = None,
+        min_batch: int | None = None,
     ) -> None:
         self._runner = runner
         self._hold = hold
@@ -114,7 +131,9 @@ class StreamHasher:
         self._high = high_water
         self._low = high_water // 2 if low_water is None else low_water
         self._digest: Digest = hashlib.sha256() if digest is None else digest
+        self._min_batch = MIN_BATCH if min_batch is None else min_batch
         self._pending: list[Piece] = []
+        self._pending_bytes = 0
         self._queued = 0  # bytes pending plus bytes in the worker
         self._in_worker = 0
         self._busy = False
@@ -138,6 +157,7 @@ class StreamHasher:
     def feed(self, data: bytes) -> None:
         """A read of payload: hashed later, in order."""
         self._pending.append(data)
+        self._pending_bytes += len(data)
         self._queued += len(data)
         self._kick()
 
@@ -145,20 +165,21 @@ class StreamHasher:
         """``size`` payload bytes of a chunked read from ``start``, without a copy."""
         self._pending.append(
             data if size == len(data) else memoryview(data)[start:start + size])
+        self._pending_bytes += size
         self._queued += size
         self._kick()
 
     def _kick(self) -> None:
-        if not self._busy:
-            self._send()
         if self._queued >= self._high and not self._holding:
             self._holding = True
             self._hold()
+        if not self._busy and (self._pending_bytes >= self._min_batch or self._holding):
+            self._send()
 
     def _send(self) -> None:
         pieces, self._pending = self._pending, []
+        self._in_worker, self._pending_bytes = self._pending_bytes, 0
         self._busy = True
-        self._in_worker = sum(len(piece) for piece in pieces)
         self._runner.hash_pieces(self._digest, pieces).addCallbacks(
             self._hashed, self._worker_failed)
 
@@ -170,7 +191,8 @@ class StreamHasher:
             return
         self._queued -= self._in_worker
         self._in_worker = 0
-        if self._pending:
+        if self._pending and (self._pending_bytes >= self._min_batch or self._holding
+                              or self._finished is not None):
             self._send()
         if self._holding and self._queued <= self._low:
             self._holding = False
@@ -185,6 +207,7 @@ class StreamHasher:
         self.log.failure("hashing a transfer failed", failure)
         self._error = failure
         self._pending = []
+        self._pending_bytes = 0
         if self._finished is not None:
             self._deliver()
 
@@ -194,6 +217,8 @@ class StreamHasher:
         """The hex digest, once everything fed so far is hashed."""
         if self._finished is None:
             self._finished = Deferred()
+            if not self._busy and self._pending:
+                self._send()
             if not self._busy:
                 self._deliver()
         return self._finished
@@ -211,4 +236,5 @@ class StreamHasher:
         """The transfer failed: drop what waits; nobody will ask for the digest."""
         self._cancelled = True
         self._pending = []
+        self._pending_bytes = 0
         self._queued = 0

@@ -68,7 +68,9 @@ class Valve:
         return self.holds > self.releases
 
 
-def make(high: int = 100, low: int | None = None) -> tuple[StreamHasher, FakeRunner, Valve]:
+def make(
+    high: int = 100, low: int | None = None, min_batch: int = 0
+) -> tuple[StreamHasher, FakeRunner, Valve]:
     runner, valve = FakeRunner(), Valve()
 
     def hold() -> None:
@@ -77,7 +79,9 @@ def make(high: int = 100, low: int | None = None) -> tuple[StreamHasher, FakeRun
     def release() -> None:
         valve.releases += 1
 
-    return StreamHasher(runner, hold, release, high_water=high, low_water=low), runner, valve
+    hasher = StreamHasher(runner, hold, release, high_water=high, low_water=low,
+                          min_batch=min_batch)
+    return hasher, runner, valve
 
 
 def result_of(d: Deferred[str]) -> str:
@@ -189,6 +193,55 @@ def test_cancel_drops_what_waits_and_ignores_the_worker() -> None:
     assert runner.in_flight == 0 and len(runner.batches) == 1
     assert valve.releases == 0
     assert hasher.queued == 0
+
+
+def test_reads_are_gathered_into_batches_of_min_batch_bytes() -> None:
+    hasher, runner, valve = make(high=1000, min_batch=300)
+    for _ in range(2):
+        hasher.feed(b"a" * 100)
+    assert runner.batches == [], "sent before min_batch bytes were there"
+    hasher.feed(b"b" * 100)
+    assert [len(b.pieces) for b in runner.batches] == [3]
+    hasher.feed(b"c" * 100)  # the worker is busy: waits
+    runner.finish_next()
+    assert len(runner.batches) == 1, "a batch under min_batch went to the worker"
+    digest = hasher.finish()  # the end sends what is left, however small
+    assert len(runner.batches) == 2
+    runner.finish_next()
+    assert result_of(digest) == hashlib.sha256(b"a" * 200 + b"b" * 100 + b"c" * 100).hexdigest()
+
+
+def test_a_held_sender_never_waits_for_min_batch() -> None:
+    """Holding with too little to send would stall the transfer for good."""
+    hasher, runner, valve = make(high=100, min_batch=80)
+    hasher.feed(b"x" * 90)
+    hasher.feed(b"y" * 30)  # 120 queued: held; 30 pending, under min_batch
+    assert valve.shut
+    runner.finish_next()
+    assert len(runner.batches) == 2 and not valve.shut
+    runner.finish_next()
+    assert hasher.queued == 0
+
+
+def test_update_all_joins_small_pieces_and_hashes_big_ones_as_they_are() -> None:
+    calls: list[int] = []
+
+    class Recording:
+        inner = hashlib.sha256()
+
+        def update(self, data: Piece, /) -> None:
+            calls.append(len(data))
+            self.inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    small, big = b"s" * 20_000, b"B" * 200_000
+    recording = Recording()
+    update_all(recording, [small, memoryview(small), big, small, small, small, big, small])
+    assert calls == [40_000, 200_000, 60_000, 200_000, 20_000]
+    assert recording.hexdigest() == hashlib.sha256(
+        small * 2 + big + small * 3 + big + small).hexdigest()
 
 
 def test_a_failing_worker_fails_the_digest() -> None:
