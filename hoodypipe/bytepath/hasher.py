@@ -3,9 +3,11 @@
 
 The reactor thread must never hash: at a gigabyte a second SHA-256 would be
 most of its time. hashlib releases the GIL for buffers over 2047 bytes, so a
-worker thread hashes while the reactor moves the next reads. The worker gets
-the very ``bytes`` objects the receivers got (for a chunked send, zero-copy
-``memoryview`` slices of the payload inside them, never the chunk framing).
+worker thread hashes while the reactor moves the next reads. The reactor
+thread only hands over the very ``bytes`` objects the receivers got (for a
+chunked send, ``memoryview`` slices of the payload inside them, never the
+chunk framing): no copy, no hashing. The worker joins runs of small slices
+before hashing them, since every ``update`` call is a GIL hand-over.
 
 A hasher is one more consumer of the transfer, with its own valve: what is
 waiting to be hashed is counted, and past ``high_water`` bytes the sender is
@@ -13,10 +15,11 @@ held back exactly as a full receiver holds it back, until the worker has
 caught up to ``low_water``. So a slow hasher slows the transfer; it never
 queues without limit.
 
-Each transfer has at most one batch in the worker at a time (reads that come
-meanwhile wait for the next batch), which keeps its pieces in order whatever
-the pool; the one worker thread is shared by every hashed transfer and is
-started and stopped with the service.
+Reads go to the worker in batches of at least ``MIN_BATCH`` bytes (fewer
+trips), and each transfer has at most one batch in the worker at a time
+(reads that come meanwhile wait for the next one), which keeps its pieces in
+order whatever the pool; the one worker thread is shared by every hashed
+transfer and is started and stopped with the service.
 """
 
 from __future__ import annotations
