@@ -23,39 +23,7 @@ from hoodypipe.bytepath.hasher import (
     StreamHasher,
     update_all,
 )
-
-
-@attrs.define
-class Batch:
-    digest: object
-    pieces: list[Piece]
-    done: Deferred[None]
-
-
-@attrs.define
-class FakeRunner:
-    """A worker that hashes only when the test says so."""
-
-    batches: list[Batch] = attrs.Factory(list)
-
-    def hash_pieces(self, digest: object, pieces: list[Piece]) -> Deferred[None]:
-        batch = Batch(digest, pieces, Deferred())
-        self.batches.append(batch)
-        return batch.done
-
-    def finish_next(self) -> Batch:
-        batch = next(b for b in self.batches if not b.done.called)
-        update_all(batch.digest, batch.pieces)  # type: ignore[arg-type]
-        batch.done.callback(None)
-        return batch
-
-    def fail_next(self) -> None:
-        batch = next(b for b in self.batches if not b.done.called)
-        batch.done.errback(RuntimeError("the worker broke"))
-
-    @property
-    def in_flight(self) -> int:
-        return sum(1 for b in self.batches if not b.done.called)
+from tests.kit.hashing import FakeRunner
 
 
 @attrs.define

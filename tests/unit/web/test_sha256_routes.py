@@ -14,9 +14,9 @@ from twisted.internet.testing import MemoryReactorClock
 from hoodypipe.bytepath.hasher import HIGH_WATER
 from hoodypipe.service import HoodypipeService
 from hoodypipe.settings import Settings
-from tests.kit.observers import Recorder
-from tests.unit.bytepath.test_hasher import FakeRunner
+from tests.kit.hashing import FakeRunner
 from tests.kit.memory_http import Connection, Server
+from tests.kit.observers import Recorder
 
 LINES = [
     "[INFO] Waiting for 1 receiver(s) to connect...",
@@ -208,3 +208,4 @@ def test_a_worker_failure_fails_the_transfer(server: HashingServer) -> None:
     assert (done.ok, done.reason) == (False, "Hashing the payload failed")
     assert sender.response().lines[-1] == "[ERROR] Hashing the payload failed."
     assert receiver.transport.disconnected  # aborted, never finished
+
