@@ -209,3 +209,43 @@ def test_a_worker_failure_fails_the_transfer(server: HashingServer) -> None:
     assert sender.response().lines[-1] == "[ERROR] Hashing the payload failed."
     assert receiver.transport.disconnected  # aborted, never finished
 
+
+FORM_BOUNDARY = b"hashform7"
+FORM_TYPE = b"Content-Type: multipart/form-data; boundary=" + FORM_BOUNDARY
+
+
+def form_part(headers: bytes, content: bytes) -> bytes:
+    return b"--" + FORM_BOUNDARY + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_form_send_hashes_the_forwarded_part_not_the_multipart_body(
+    server: HashingServer, chunked: bool
+) -> None:
+    """The receipt is of what the receivers got: the first file's bytes."""
+    content = b"the part that left " * 500
+    body = (form_part(b'Content-Disposition: form-data; name="note"', b"not forwarded") +
+            form_part(b'Content-Disposition: form-data; name="file"; filename="a.bin"',
+                      content) +
+            form_part(b'Content-Disposition: form-data; name="f2"; filename="b.bin"',
+                      b"second file, not forwarded") +
+            b"--" + FORM_BOUNDARY + b"--\r\n")
+    receiver = server.connect().request(b"GET", b"/form")
+    if chunked:
+        sender = server.connect().request(b"POST", b"/form?sha256", FORM_TYPE,
+                                          b"Transfer-Encoding: chunked")
+        for i in range(0, len(body), 1000):
+            piece = body[i:i + 1000]
+            sender.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        sender.send(b"0\r\n\r\n")
+    else:
+        sender = server.connect().request(b"POST", b"/form?sha256", FORM_TYPE, body=body)
+    assert receiver.output.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert server.observer.done == [], "completed before the digest"
+    server.hash_all()
+    assert receiver.response().body == content
+    assert receiver.response().complete
+    assert sender.response().lines[-2:] == [
+        f"[INFO] sha256: {sha(content)}", "[INFO] Transfer complete."]
+    (done,) = server.observer.done
+    assert (done.ok, done.bytes, done.sha256) == (True, len(content), sha(content))
