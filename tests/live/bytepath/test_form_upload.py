@@ -5,6 +5,7 @@ file part reaches the receivers, streamed, with bounded server memory.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import threading
 import time
@@ -190,3 +191,26 @@ def test_a_1_gib_form_upload_streams_with_bounded_memory(
     growth = peak - before
     print(f"1 GiB form upload in {took:.1f} s, server RSS growth {growth / 1e6:.1f} MB")
     assert growth < RSS_LIMIT, f"server RSS grew {growth / 1e6:.1f} MB"
+
+
+def test_a_form_send_with_sha256_gets_the_receipt_of_the_forwarded_file(
+    service: Service, clients: Clients, tmp_path: Path,
+) -> None:
+    """The receipt is of the file part the receivers got, not of the form body."""
+    content = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(200_000))
+    (tmp_path / "big.bin").write_bytes(content)  # 6.4 MB: past the hasher's valve
+    expected = hashlib.sha256(content).hexdigest()
+    name = unique("formsha")
+    receiver = clients.receive(service.url(name))
+    wait_until_waiting(service.base, name)
+    sender = clients.curl(
+        "-F", "note=not-forwarded",
+        "-F", f"file=@{tmp_path / 'big.bin'};type=application/octet-stream",
+        service.url(name, "sha256"))
+    assert sender.wait() == 0 and receiver.wait() == 0
+    assert hashlib.sha256(receiver.out.read_bytes()).hexdigest() == expected
+    assert sender.text().splitlines()[-2:] == [
+        f"[INFO] sha256: {expected}", "[INFO] Transfer complete."]
+    status = get_json(service.url(name, "status"))
+    assert (status["state"], status["bytes"], status["sha256"]) == (
+        "complete", len(content), expected)
