@@ -111,3 +111,14 @@ def send_all_tolerantly(sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError):
         pass
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The response head, and whatever of the body came with it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest

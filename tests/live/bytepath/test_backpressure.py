@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.kit.clients import nothing_registered, wait_until_waiting
+from tests.kit.rawhttp import read_head
 from tests.kit.service import running_service
 
 TOTAL = 96 * 1024 * 1024
@@ -59,16 +60,6 @@ class Sender(threading.Thread):
                 self.sock.sendall(b"0\r\n\r\n")
         except BaseException as e:  # reported by the test
             self.error = e
-
-
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        assert chunk
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
 
 
 def dechunk_into(sock: socket.socket, rest: bytes, digest: hashlib._Hash) -> int:

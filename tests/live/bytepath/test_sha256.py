@@ -24,9 +24,9 @@ import pytest
 from tests.kit import slow_hash
 from tests.kit.clients import Clients, get_json, nothing_registered, wait_until_waiting
 from tests.kit.ops import Spectator
+from tests.kit.rawhttp import read_head
 from tests.kit.service import REPO, running_service, service_env
 from tests.kit.waiting import wait_for
-from tests.live.bytepath.test_backpressure import read_head
 
 BIG = 200 * 1000 * 1000
 

@@ -8,8 +8,8 @@ import hashlib
 import pytest
 import pytest_twisted
 
+from tests.kit.cli import cli
 from tests.kit.watchfeed import Script, Serve, done, state
-from tests.live.client.test_watch_cli import cli
 
 DIGEST = hashlib.sha256(b"the bytes that left").hexdigest()
 OTHER = hashlib.sha256(b"something else").hexdigest()

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import pytest
 
 from hoodypipe.bytepath.chunked import ChunkedScanner
-from tests.unit.bytepath.test_chunked import (
+from tests.kit.chunked import (
     BODIES,
     PIPELINED,
     SMALL,
