@@ -9,6 +9,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
+from hoodypipe.bytepath import sockets
 from hoodypipe.bytepath.guard import check_twisted
 from hoodypipe.bytepath.hasher import HashPool, HashRunner
 from hoodypipe.bytepath.request import RelayRequest
@@ -124,4 +125,5 @@ def make_site(
 
 def build_app(reactor: Any, settings: Settings) -> HoodypipeService:
     tune_malloc()
+    sockets.check_at_startup()
     return HoodypipeService(reactor, settings)

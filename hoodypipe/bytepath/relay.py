@@ -2,7 +2,8 @@
 The byte path: one sender's body fanned out to its receivers' sockets.
 
 Per read it does exactly this: add the payload count to the pipe, write the
-same ``bytes`` object to every receiver's transport. Backpressure is
+same ``bytes`` object to every receiver (``sockets``: straight to its socket
+when nothing is queued there, else through its transport). Backpressure is
 Twisted's own: each receiver transport pauses its ``ReceiverValve`` when its
 buffer passes its limit, and while any valve is shut the sender's socket is
 not read. Nothing else happens per chunk; watchers read ``pipe.bytes`` on
@@ -28,6 +29,7 @@ from zope.interface import implementer
 
 from hoodypipe.bytepath.hasher import HashRunner, StreamHasher
 from hoodypipe.bytepath.request import RelayRequest, response_open
+from hoodypipe.bytepath.sockets import Writer, receiver_writer
 from hoodypipe.core.registry import SENDER_GONE, ITransfer, Pipe
 
 ALL_RECEIVERS_GONE = "All receivers disconnected before transfer completed"
@@ -42,6 +44,7 @@ class ReceiverValve:
         self.relay = relay
         self.request = request
         self.transport: Any = request.transport
+        self.writer = receiver_writer(self.transport, relay.sender.read_size)
         self.shut = False
 
     def pauseProducing(self) -> None:
@@ -84,7 +87,7 @@ class Relay:
         self._sender_status = sender_status
         self._sender_end = sender_end
         self.valves = [ReceiverValve(self, r) for r in receivers]
-        self._transports: list[Any] = [v.transport for v in self.valves]
+        self._transports: list[Writer] = [v.writer for v in self.valves]
         self._shut = 0
         self.finished = False
         self._digesting = False
@@ -201,7 +204,7 @@ class Relay:
         if self.finished or valve not in self.valves:
             return
         self.valves.remove(valve)
-        self._transports.remove(valve.transport)
+        self._transports.remove(valve.writer)
         if valve.shut:
             valve.shut = False
             self.valve_opened()
