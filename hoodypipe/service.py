@@ -114,13 +114,15 @@ def make_site(
     class Request(RelayRequest):
         read_size = settings.read_size
 
-    return RelaySite(
+    site = RelaySite(
         web.resource(), Request, reactor,
         timeout=settings.connection_timeout,
         head_timeout=settings.head_timeout,
         max_connections=connection_cap(settings.max_connections, open_file_limit()),
         on_refusal=on_refusal,
     )
+    site.access_log = settings.access_log
+    return site
 
 
 def build_app(reactor: Any, settings: Settings) -> HoodypipeService:

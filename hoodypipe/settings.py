@@ -56,3 +56,4 @@ class Settings:
     grace: float = 60.0
     #: Where finished transfers' results are kept across restarts (None: memory only).
     state_dir: str | None = None
+    access_log: bool = False

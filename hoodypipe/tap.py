@@ -70,6 +70,8 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["on-done-failed-only", None, "Only notify about failed transfers."],
+        ["access-log", None, "Also log every request (Combined Log Format); transfers "
+         "and refusals are logged either way."],
     ]
 
     def __init__(self) -> None:
@@ -119,6 +121,7 @@ class Options(usage.Options):
             pagerduty_url=self["pagerduty-url"],
             public_url=self["public-url"],
             state_dir=self["state-dir"] or None,
+            access_log=bool(self["access-log"]),
             **values,
         )
 

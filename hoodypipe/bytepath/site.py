@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from hoodypipe.bytepath.channel import RefusalSink, RelayChannel, refusal_bytes
+from hoodypipe.ops.accesslog import OptionalAccessLogSite
 
 OVERLOADED = "Too many connections; try again later."
 WARN_EVERY = 60.0
@@ -63,7 +64,7 @@ class _Overloaded(Protocol):
             transport.abortConnection()
 
 
-class RelaySite(server.Site):
+class RelaySite(OptionalAccessLogSite):
     """The relay's HTTP face on every listener; all of them share one cap."""
 
     protocol = RelayChannel  # type: ignore[assignment]

@@ -27,6 +27,7 @@ def test_defaults_are_the_contracts() -> None:
     assert (s.default_wait, s.max_wait, s.idle_timeout) == (300, 3600, 300)
     assert (s.max_spectators, s.max_watched, s.spectator_ttl, s.linger) == (50, 500, 1800, 30)
     assert s.max_parties == 16384
+    assert not s.access_log
 
 
 def test_the_default_caps_fit_the_units_file_limit() -> None:
@@ -48,13 +49,15 @@ def test_every_option_reaches_the_settings() -> None:
     options = parse("--listen", "tcp:1", "--listen", "unix:/tmp/x.sock",
                     "--max-waiting", "7", "--max-active", "8", "--idle-timeout", "9.5",
                     "--linger", "2", "--on-done", "http://127.0.0.1:9/h",
-                    "--on-done-failed-only", "--grace", "5", "--max-parties", "300")
+                    "--on-done-failed-only", "--grace", "5", "--max-parties", "300",
+                    "--access-log")
     assert options["listen"] == ["tcp:1", "unix:/tmp/x.sock"]
     s = options.settings
     assert (s.max_waiting, s.max_active, s.idle_timeout, s.linger) == (7, 8, 9.5, 2)
     assert s.on_done == ("http://127.0.0.1:9/h",) and s.on_done_failed_only
     assert s.grace == 5
     assert s.max_parties == 300
+    assert s.access_log
 
 
 @pytest.mark.parametrize("args, message", [
