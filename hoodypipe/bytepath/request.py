@@ -3,9 +3,10 @@ A twisted.web Request that hands a POST/PUT body on as it arrives.
 
 Stock twisted.web gathers the whole body into ``request.content`` and only
 then renders. ``RelayRequest`` starts rendering as soon as the headers are in
-(one reactor turn later, so the channel's ``100 Continue`` goes out first)
-and exposes the body as a ``RequestBody`` that a relay reads chunk by chunk,
-pausing the sender's socket for backpressure.
+(one reactor turn later, so the channel's ``100 Continue`` goes out first;
+at once if the whole body has come by then) and exposes the body as a
+``RequestBody`` that a relay reads chunk by chunk, pausing the sender's
+socket for backpressure.
 
 What this module relies on below Twisted's public API (``guard.check_twisted``
 verifies all of it when the service is built, and says which Twisted lacks
@@ -88,6 +89,7 @@ class RelayRequest(server.Request):
     _saved_timeout: float | None = None
     _lingering: Any = None
     _call_later: Callable[..., Any] | None = None
+    _pending_render: Any = None
 
     def gotLength(self, length: int | None) -> None:
         channel: Any = self.channel
@@ -109,9 +111,12 @@ class RelayRequest(server.Request):
         self.uri = channel._path
         self.clientproto = channel._version
         self.path = self.uri.partition(b"?")[0]
-        channel.callLater(0, self._render_send)
+        self._pending_render = channel.callLater(0, self._render_send)
 
     def _render_send(self) -> None:
+        call, self._pending_render = self._pending_render, None
+        if call is not None and call.active():
+            call.cancel()
         if not self._disconnected:
             self.process()
 
@@ -124,6 +129,10 @@ class RelayRequest(server.Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self.body is not None:
             self.body.ended()
+            if self._pending_render is not None:
+                # A body that came whole with its headers (the 1 KiB message
+                # a user waits for): no need to wait for the next turn.
+                self._render_send()
             return
         super().requestReceived(command, path, version)
 

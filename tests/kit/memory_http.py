@@ -5,9 +5,10 @@ Each connection is ``site.buildProtocol(addr)`` on a ``Transport`` (a
 StringTransport that is also a TCP transport, so half-closes are recorded);
 the test writes raw request bytes into the protocol and reads raw response
 bytes from the transport. Sends start rendering one reactor turn after their
-headers (so ``100 Continue`` goes out first), hence ``advance(0)`` after
-every write. The relay writes to the receivers' transports directly, which a
-StringTransport records like any other write.
+headers (so ``100 Continue`` goes out first; at once when the whole body came
+with them), hence ``advance(0)`` after every write. The relay writes to the
+receivers' transports directly, which a StringTransport records like any
+other write.
 """
 
 from __future__ import annotations
