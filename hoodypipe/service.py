@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,21 @@ def make_site(
     return site
 
 
+def freeze_startup_heap() -> None:
+    """Keep what start-up built (modules, routes, the service) out of full collections.
+
+    Each transfer leaves a few hundred objects in reference cycles, so the
+    collector runs often, and every full collection walked the whole start-up
+    heap again (about 60,000 objects), a pause of tens of milliseconds on a
+    busy machine. Collect first, so no start-up garbage is frozen with it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def build_app(reactor: Any, settings: Settings) -> HoodypipeService:
     tune_malloc()
     sockets.check_at_startup()
-    return HoodypipeService(reactor, settings)
+    app = HoodypipeService(reactor, settings)
+    freeze_startup_heap()
+    return app
