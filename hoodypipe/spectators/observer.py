@@ -206,12 +206,6 @@ class SpectatorObserver:
         self._lingers[name] = linger
         while len(self._lingers) > self._settings.last_transfer_max:
             self._end_linger(next(iter(self._lingers)))  # the oldest first
-        self.log.debug(
-            "pipe {name} done ({state}), lingering {linger}s",
-            name=name,
-            state=result.state,
-            linger=self._settings.linger,
-        )
         if group is not None:
             group.last_state = None
             group.streamed = False

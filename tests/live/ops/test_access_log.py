@@ -31,10 +31,12 @@ def _one_transfer_and_one_refusal(tmp_path: Path, clients: Clients, *args: str) 
         return service.log()
 
 
-def test_no_access_log_by_default(tmp_path: Path, clients: Clients) -> None:
+def test_by_default_one_line_per_transfer_and_one_per_refusal(
+    tmp_path: Path, clients: Clients
+) -> None:
     log = _one_transfer_and_one_refusal(tmp_path, clients)
-    assert '"PUT /logged HTTP/1.1"' not in log
-    assert '"GET /logged HTTP/1.1"' not in log
+    about_the_pipe = [line for line in log.splitlines() if "logged" in line]
+    assert len(about_the_pipe) == 2, about_the_pipe
     assert "sender-agent/1" not in log
 
 
