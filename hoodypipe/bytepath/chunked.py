@@ -28,6 +28,9 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 # The common case in one C call, without slicing: the CRLF that ends a chunk
 # and a plain size line for the next one.
 _NEXT_CHUNK = re.compile(rb"\r\n([0-9a-fA-F]{1,16})\r\n").match
+# A plain size line at the start of a read (a paced sender's reads often hold
+# exactly one chunk); anything else takes the general path.
+_SIZE_LINE = re.compile(rb"([0-9a-fA-F]{1,16})\r\n").match
 
 
 class MalformedChunkedBody(ValueError):
@@ -93,6 +96,10 @@ class ChunkedScanner:
                             pos = following.end()
                             self._remaining = size
                             continue
+                    if data.startswith(b"\r\n", pos):
+                        pos += 2
+                        self._state = _SIZE
+                        continue
                     self._state = _CRLF
                     self._crlf_seen = 0
             elif state == _CRLF:
@@ -104,6 +111,15 @@ class ChunkedScanner:
                 if self._crlf_seen == 2:
                     self._state = _SIZE
             elif state == _SIZE:
+                if not self._held:
+                    plain = _SIZE_LINE(data, pos)
+                    if plain is not None:
+                        size = int(plain.group(1), 16)
+                        if size:
+                            pos = plain.end()
+                            self._state = _BODY
+                            self._remaining = size
+                            continue
                 eol = data.find(b"\n", pos)
                 if eol == -1:
                     if len(self._held) + end - pos > MAX_LINE:
