@@ -33,10 +33,11 @@ def pattern_block(i: int) -> bytes:
 
 
 class Sender(threading.Thread):
-    def __init__(self, port: int, chunked: bool) -> None:
+    def __init__(self, port: int, chunked: bool, path: bytes = b"/bp") -> None:
         super().__init__(daemon=True)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.chunked = chunked
+        self.path = path
         self.sent = 0
         self.digest = hashlib.sha256()
         self.error: BaseException | None = None
@@ -44,9 +45,11 @@ class Sender(threading.Thread):
     def run(self) -> None:
         try:
             if self.chunked:
-                head = b"PUT /bp HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                head = b"PUT %s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" % (
+                    self.path)
             else:
-                head = b"PUT /bp HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % TOTAL
+                head = b"PUT %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (
+                    self.path, TOTAL)
             self.sock.sendall(head)
             for i in range(TOTAL // BLOCK):
                 block = pattern_block(i)
@@ -138,4 +141,62 @@ def test_stalled_receiver_bounds_server_memory(tmp_path: Path, chunked: bool) ->
         assert received.hexdigest() == sender.digest.hexdigest()
         receiver.close()
         sender.sock.close()
+        nothing_registered(service.base)
+
+
+class Reader(threading.Thread):
+    """A receiver that reads its chunked response as fast as it comes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.digest = hashlib.sha256()
+        self.count = -1
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            head, rest = read_head(self.sock)
+            assert head.startswith(b"HTTP/1.1 200")
+            self.count = dechunk_into(self.sock, rest, self.digest)
+        except BaseException as e:  # reported by the test
+            self.error = e
+
+
+def test_one_stalled_receiver_of_two_holds_the_sender_and_the_other_still_gets_it_all(
+    tmp_path: Path,
+) -> None:
+    """The valve of the stalled one shuts (direct writes queue what the kernel
+    refuses, and the queue pauses the sender); the reading one is not cut off,
+    and once the stalled one reads again both get the same bytes."""
+    with running_service(tmp_path) as service:
+        stalled = socket.create_connection(("127.0.0.1", service.port), timeout=60)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        stalled.sendall(b"GET /bp?n=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        reading = socket.create_connection(("127.0.0.1", service.port), timeout=60)
+        reading.sendall(b"GET /bp?n=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_until_waiting(service.base, "bp")
+        reader = Reader(reading)
+        reader.start()
+        rss_before = service.rss_bytes()
+        sender = Sender(service.port, chunked=True, path=b"/bp?n=2")
+        sender.start()
+        head, rest = read_head(stalled)
+        assert head.startswith(b"HTTP/1.1 200")
+        wait_for_stall(sender)
+        growth = service.rss_bytes() - rss_before
+        assert sender.error is None and reader.error is None
+        assert sender.sent < TOTAL, "everything went through: nothing was held back"
+        assert growth < BOUND, f"server grew by {growth / 1e6:.1f} MB while stalled"
+
+        received = hashlib.sha256()
+        count = dechunk_into(stalled, rest, received)
+        sender.join(60)
+        reader.join(60)
+        assert not sender.is_alive() and sender.error is None
+        assert not reader.is_alive() and reader.error is None
+        assert count == reader.count == TOTAL
+        assert received.hexdigest() == reader.digest.hexdigest() == sender.digest.hexdigest()
+        for sock in (stalled, reading, sender.sock):
+            sock.close()
         nothing_registered(service.base)
