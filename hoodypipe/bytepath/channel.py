@@ -98,7 +98,7 @@ class RelayChannel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:
         if self._awaiting_head and self._head_call is None and self.head_timeout:
             self._head_call = self.callLater(self.head_timeout, self._head_expired)
-        http.HTTPChannel.dataReceived(self, data)
+        super().dataReceived(data)
 
     def _new_head(self) -> None:
         self._awaiting_head = True
