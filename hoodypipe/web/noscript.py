@@ -108,7 +108,7 @@ def _send_form(path: str, mode: str, wait: str | None, sha256: bool, base: str) 
         f"{field}\n"
         '<button class="primary" type="submit">Send</button>\n</form>\n'
         '<span class="label receive">Receive with curl</span>\n'
-        f"<code>{e(receive)}</code>\n</section>"
+        f"<code class=\"command\">{e(receive)}</code>\n</section>"
     )
 
 
