@@ -15,6 +15,10 @@ strangers needs on top.
   dropped for a while, so it reads the answer rather than a reset).
 - ``Connection: close`` on every response after which the server closes.
 - A sender that half-closes (sends FIN) after its whole body is still served.
+- What a client sent along with its connect is read in the turn the
+  connection is accepted (``connectionMade``), not one reactor turn later:
+  the request a client writes right after ``connect()`` is usually there
+  already, and a user waiting for a small transfer feels every turn.
 
 What this relies on below Twisted's public API (``guard.check_twisted``
 checks it at startup): ``HTTPChannel._respondToBadRequestAndDisconnect``, the
@@ -27,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone
@@ -92,6 +97,37 @@ class RelayChannel(http.HTTPChannel):
     _refused = False
     _read_closed = False
     _linger_call: Any = None
+
+    # -- the first read ------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._read_at_once()
+
+    def _read_at_once(self) -> None:
+        """Read what the client already sent, now, as the reactor would next turn.
+
+        One non-blocking ``recv`` on a plain TCP (or UNIX) socket; nothing
+        there yet costs that one system call and leaves the socket to the
+        reactor. An end of stream or a socket error is left in the socket,
+        where the reactor's own read meets it and ends the connection its
+        usual way. A failure while handling the bytes is logged and the
+        connection aborted, as the reactor does with one raised from a read.
+        """
+        transport: Any = self.transport
+        if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", True):
+            return
+        try:
+            data = transport.getHandle().recv(transport.bufferSize)
+        except OSError:
+            return
+        if not data:
+            return
+        try:
+            self.dataReceived(data)
+        except Exception:
+            self.log.failure("handling the first read from {peer}", peer=_peer(transport))
+            transport.abortConnection()
 
     # -- the head deadline ---------------------------------------------------
 
