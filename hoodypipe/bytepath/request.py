@@ -94,6 +94,8 @@ class RelayRequest(server.Request):
     _lingering: Any = None
     _call_later: Callable[..., Any] | None = None
     _pending_render: Any = None
+    _lines: list[bytes] | None = None
+    _lines_call: Any = None
 
     def gotLength(self, length: int | None) -> None:
         channel: Any = self.channel
@@ -213,6 +215,39 @@ class RelayRequest(server.Request):
             self.write(HALF_CLOSED_LINE)
         return True
 
+    # -- the sender's status lines --------------------------------------------
+
+    def write_line(self, line: bytes) -> None:
+        """Write a status line of a send at the end of this reactor turn.
+
+        Lines come in bursts, just before the byte path's first write: a
+        sender that fills a pipe is told three in the turn its receivers get
+        their first bytes. Written at once, the response head and each line
+        would be formatted and queued ahead of those bytes; held, they go
+        out together once the receivers have theirs. Any other write,
+        ``finish`` or ``finish_send`` writes them first, so the order on the
+        wire is the order they were told in.
+        """
+        if self._lines is None:
+            self._lines = [line]
+            self._lines_call = self.call_later(0, self.write_lines)
+        else:
+            self._lines.append(line)
+
+    def write_lines(self) -> None:
+        """Write the held status lines now (if the response is still open)."""
+        lines, self._lines = self._lines, None
+        call, self._lines_call = self._lines_call, None
+        if call is not None and call.active():
+            call.cancel()
+        if lines and response_open(self):
+            super().write(b"".join(lines))
+
+    def write(self, data: bytes) -> None:
+        if self._lines is not None:
+            self.write_lines()
+        super().write(data)
+
     # -- ending a send whose body may still be coming ------------------------
 
     def finish_send(self) -> None:
@@ -226,6 +261,7 @@ class RelayRequest(server.Request):
         """
         if not response_open(self) or self._lingering is not None:
             return
+        self.write_lines()
         body = self.body
         if body is None or body.complete:
             self._restore_timeout()
@@ -243,6 +279,8 @@ class RelayRequest(server.Request):
 
     def finish(self) -> None:
         """Never finish a keep-alive send while its body is still coming."""
+        if self._lines is not None:
+            self.write_lines()
         body = self.body
         if body is not None and not self.finished:
             if not body.complete:
@@ -278,6 +316,10 @@ class RelayRequest(server.Request):
                 del transport.bufferSize
 
     def connectionLost(self, reason: Failure) -> None:
+        self._lines = None
+        call, self._lines_call = self._lines_call, None
+        if call is not None and call.active():
+            call.cancel()
         lingering = self._lingering
         if lingering is not None and lingering.active():
             lingering.cancel()

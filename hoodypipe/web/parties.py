@@ -82,7 +82,7 @@ class SenderParty:
     def status(self, line: str) -> None:
         request = self.request
         if response_open(request):
-            request.write(line.encode() + b"\n")
+            request.write_line(line.encode() + b"\n")
 
     def end(self, error: str | None) -> None:
         if error is None:
