@@ -81,27 +81,28 @@ idle = _builder.state(IDLE)
 def _take_sender(life: PipeLife, pipe: Pipe, party: Party, total_bytes: int | None) -> None:
     pipe.sender = party
     pipe.total_bytes = total_bytes
-    party.wait_timer = pipe.host.clock.callLater(party.wait, life.sender_waited_out)
     _tell(pipe, SenderNews(News.WAITING_FOR, pipe.n))
     if pipe.receivers:
         _tell(pipe, SenderNews(News.ALREADY_CONNECTED, len(pipe.receivers)))
     pipe.host.changed(pipe)
     if pipe.full:
-        life.filled()
+        life.filled()  # no timer to wait with: it starts once this row is done
     else:
+        party.wait_timer = pipe.host.clock.callLater(party.wait, life.sender_waited_out)
         _schedule_keepalive(life, pipe)
 
 
 @waiting.upon(PipeLife.receiver_joined).loop()
 def _take_receiver(life: PipeLife, pipe: Pipe, party: Party) -> None:
     pipe.receivers.append(party)
-    party.wait_timer = pipe.host.clock.callLater(
-        party.wait, life.receiver_waited_out, party)
     if pipe.sender is not None:
         _tell(pipe, RECEIVER_CONNECTED)
     pipe.host.changed(pipe)
     if pipe.full:
         life.filled()
+    else:
+        party.wait_timer = pipe.host.clock.callLater(
+            party.wait, life.receiver_waited_out, party)
 
 
 @waiting.upon(PipeLife.sender_left).loop()
