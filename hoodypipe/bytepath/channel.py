@@ -243,7 +243,20 @@ class RelayChannel(http.HTTPChannel):
         if (not self.persistent and version == b"HTTP/1.1" and isinstance(headers, Headers)
                 and not headers.hasHeader(b"connection")):
             headers.setRawHeaders(b"Connection", [b"close"])
-        super().writeHeaders(version, code, reason, headers)
+        if not isinstance(headers, Headers):
+            super().writeHeaders(version, code, reason, headers)
+            return
+        # What HTTPChannel.writeHeaders writes, as one bytes object: it hands
+        # the transport a sequence of four pieces per header, which the
+        # transport checks and counts one by one (about 50 for a receiver's
+        # head) on the way to a transfer's first byte.
+        head = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                head += (name, b": ", value, b"\r\n")
+        head.append(b"\r\n")
+        transport: Any = self.transport
+        transport.write(b"".join(head))
 
     # -- half-close ---------------------------------------------------------
 

@@ -276,3 +276,23 @@ def test_response_kit_reads_a_refusal(server: Server) -> None:
     conn = server.connect().send(b"HELLO\r\n\r\n")
     (response,) = conn.responses()
     assert isinstance(response, Response) and response.status == 400
+
+
+def test_a_response_head_reaches_the_transport_in_one_write(server: Server) -> None:
+    connection = server.connect()
+    writes: list[bytes] = []
+    sequences: list[object] = []
+    transport = connection.transport
+    write = transport.write
+
+    def recorded(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    transport.write = recorded  # type: ignore[method-assign]
+    transport.writeSequence = sequences.append  # type: ignore[method-assign,assignment]
+    connection.request(b"GET", b"/robots.txt")
+    assert all(b"HTTP/1.1" not in piece for sequence in sequences for piece in sequence)
+    head, _, _ = writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\n")
+    assert b"\r\ncontent-type: " in head.lower()
