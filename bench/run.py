@@ -875,33 +875,59 @@ def latency_sample(server: Server, body: bytes, settle_s: float) -> float | None
     return (stopped - started) / 1e6
 
 
-def latency_block(
-    server: Server, round_no: int, samples: int, body: bytes, settle_s: float
-) -> LatencyBlock:
-    """``samples`` good samples in a row (the bench's own GC held off)."""
-    block = LatencyBlock(server=server.name, round=round_no)
-    server.check_alive()
+def latency_blocks(
+    servers: Sequence[Server], round_no: int, samples: int, body: bytes, settle_s: float
+) -> list[LatencyBlock]:
+    """``samples`` good samples per server, taken on each server in turn.
+
+    Sample k of every server is taken before sample k+1 of any, so whatever
+    the shared machine does meanwhile falls on all of them alike (blocks of
+    samples in a row let a slow minute land on one server only). The bench's
+    own GC is held off throughout.
+    """
+    blocks = [LatencyBlock(server=server.name, round=round_no) for server in servers]
+    for server in servers:
+        server.check_alive()
+    pending = list(zip(servers, blocks, strict=True))
     gc.collect()
     gc.disable()
     try:
-        while len(block.samples_ms) < samples:
-            try:
-                ms = latency_sample(server, body, settle_s)
-                if ms is None:
-                    block.errors.append("receiver not registered before the sender came")
-            except (OSError, ValueError, BenchError) as e:
-                ms = None
-                block.errors.append(f"{type(e).__name__}: {e}")
-            if ms is not None:
-                block.samples_ms.append(ms)
-                continue
-            block.retries += 1
-            if block.retries > LATENCY_MAX_RETRIES:
-                block.ok = False
-                server.check_alive()
-                break
+        while pending:
+            for pair in list(pending):
+                server, block = pair
+                if not take_sample(server, block, body, settle_s) or (
+                        len(block.samples_ms) >= samples):
+                    pending.remove(pair)
     finally:
         gc.enable()
+    return blocks
+
+
+def take_sample(server: Server, block: LatencyBlock, body: bytes, settle_s: float) -> bool:
+    """One try at a sample for ``block``; False once it has failed for good."""
+    try:
+        ms = latency_sample(server, body, settle_s)
+        if ms is None:
+            block.errors.append("receiver not registered before the sender came")
+    except (OSError, ValueError, BenchError) as e:
+        ms = None
+        block.errors.append(f"{type(e).__name__}: {e}")
+    if ms is not None:
+        block.samples_ms.append(ms)
+        return True
+    block.retries += 1
+    if block.retries > LATENCY_MAX_RETRIES:
+        block.ok = False
+        server.check_alive()
+        return False
+    return True
+
+
+def latency_block(
+    server: Server, round_no: int, samples: int, body: bytes, settle_s: float
+) -> LatencyBlock:
+    """``samples`` good samples in a row on one server."""
+    (block,) = latency_blocks([server], round_no, samples, body, settle_s)
     return block
 
 
@@ -918,11 +944,14 @@ def latency_line(block: LatencyBlock, label: str) -> str:
     return text + ")"
 
 
-def measure_latency(bench: Bench, server: Server, round_no: int, args: argparse.Namespace) -> None:
-    body = bench.latency_body
-    block = latency_block(server, round_no, args.latency_samples, body, args.settle_s)
-    bench.latency.append(block)
-    print(latency_line(block, "latency"), flush=True)
+def measure_latency(
+    bench: Bench, servers: Sequence[Server], round_no: int, args: argparse.Namespace
+) -> None:
+    blocks = latency_blocks(
+        servers, round_no, args.latency_samples, bench.latency_body, args.settle_s)
+    for block in blocks:
+        bench.latency.append(block)
+        print(latency_line(block, "latency"), flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -972,8 +1001,7 @@ def run_rounds(bench: Bench, servers: dict[str, Server], args: argparse.Namespac
         print(f"round {round_no}/{args.rounds}:", flush=True)
         if "latency" in kinds:
             order = list(servers.values())
-            for server in order if round_no % 2 else reversed(order):
-                measure_latency(bench, server, round_no, args)
+            measure_latency(bench, order if round_no % 2 else order[::-1], round_no, args)
         for body in ("chunked", "sized"):
             if body in kinds:
                 for server in servers.values():
