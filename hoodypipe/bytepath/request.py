@@ -210,6 +210,7 @@ class RelayRequest(server.Request):
         body = self.body
         if body is None or not body.read_closed():
             return False
+        self.write_lines()
         if (body.mode is Mode.HOLDING and self.startedWriting and self.code == OK
                 and response_open(self)):
             self.write(HALF_CLOSED_LINE)
@@ -224,9 +225,11 @@ class RelayRequest(server.Request):
         sender that fills a pipe is told three in the turn its receivers get
         their first bytes. Written at once, the response head and each line
         would be formatted and queued ahead of those bytes; held, they go
-        out together once the receivers have theirs. Any other write,
-        ``finish`` or ``finish_send`` writes them first, so the order on the
-        wire is the order they were told in.
+        out together once the receivers have theirs. Whatever else this
+        module writes on a send (``read_closed``, ``processingFailed``,
+        ``finish``, ``finish_send``) writes them first, so the order on the
+        wire is the order they were told in. (``write`` itself is not
+        overridden: receivers' requests are written per read.)
         """
         if self._lines is None:
             self._lines = [line]
@@ -242,11 +245,6 @@ class RelayRequest(server.Request):
             call.cancel()
         if lines and response_open(self):
             super().write(b"".join(lines))
-
-    def write(self, data: bytes) -> None:
-        if self._lines is not None:
-            self.write_lines()
-        super().write(data)
 
     # -- ending a send whose body may still be coming ------------------------
 
@@ -300,6 +298,7 @@ class RelayRequest(server.Request):
             self.setResponseCode(500)
             self.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         if response_open(self):
+            self.write_lines()
             self.write(b"[ERROR] Internal server error.\n")
             self.finish_send()
 

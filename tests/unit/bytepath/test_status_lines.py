@@ -79,3 +79,12 @@ def test_lines_of_a_sender_that_left_are_dropped_with_its_connection() -> None:
     sender.drop()  # before the end of the turn the line was told in
     assert sender.output == b""
     assert not any(call.func.__name__ == "write_lines" for call in server.reactor.getDelayedCalls())
+
+
+def test_a_sender_that_half_closes_in_the_same_turn_hears_both_lines_in_order() -> None:
+    server = Server()
+    sender = server.connect()
+    arrive(sender, b"PUT /fin HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+    sender.protocol.readConnectionLost()  # its FIN, before the end of the turn
+    assert sender.response().lines == [
+        WAITING, "[INFO] Upload received (connection half-closed)."]
