@@ -14,12 +14,21 @@ Two limits keep a flood of connections from hurting the relay:
   matching the cap (the kernel caps it again at ``net.core.somaxconn``),
   unless the description sets ``backlog=`` itself. ``systemd:`` sockets are
   made by systemd (``Backlog=`` in the socket unit).
+
+A listener that cannot be opened (port in use, no permission) stops twistd
+at once with one line and a non-zero status, before ``READY=1``; see
+``Listeners``.
 """
 
 from __future__ import annotations
 
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from twisted.application.service import MultiService
+from twisted.internet.error import CannotListenError
 
 FD_MARGIN = 64
 BACKLOG_TYPES = frozenset({"tcp", "tcp6", "unix", "ssl"})
@@ -86,3 +95,51 @@ def with_backlog(description: str, backlog: int) -> str:
     if "backlog" in keys:
         return description
     return f"{description}:backlog={backlog}"
+
+
+class ListenFailed(SystemExit, Exception):
+    """
+    A listener could not be opened: twistd should stop with this one line.
+
+    A ``SystemExit``, so the interpreter prints just the message (no
+    traceback) and exits with status 1; also an ``Exception``, so twistd's
+    ``postApplication`` still sees it (``except Exception``): it removes the
+    pidfile and, when daemonizing, reports the message to the parent.
+    """
+
+
+def cannot_listen_message(error: CannotListenError) -> str:
+    """``hoodypipe: cannot listen on 127.0.0.1:8080: Address already in use``."""
+    if error.interface is None:  # unix sockets: the port is the path
+        address = str(error.port)
+    else:
+        host = error.interface or "*"
+        address = f"[{host}]:{error.port}" if ":" in host else f"{host}:{error.port}"
+    cause = error.socketError
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+    return f"hoodypipe: cannot listen on {address}: {reason}"
+
+
+@contextmanager
+def _listen_or_exit() -> Iterator[None]:
+    try:
+        yield
+    except CannotListenError as e:
+        raise ListenFailed(cannot_listen_message(e)) from None
+
+
+class Listeners(MultiService):
+    """
+    The listening services (from ``strports.service``, which raise a failed
+    listen instead of only logging it), turning that failure into
+    ``ListenFailed``. twistd opens every port in ``privilegedStartService``,
+    before any ``startService``, so ``READY=1`` is never sent then.
+    """
+
+    def privilegedStartService(self) -> None:
+        with _listen_or_exit():
+            super().privilegedStartService()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def startService(self) -> None:
+        with _listen_or_exit():
+            super().startService()  # type: ignore[no-untyped-call, unused-ignore]

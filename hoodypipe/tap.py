@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application import strports
 from twisted.application.service import IService
-from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 # The same parsers as the client's (one place); the short names keep the table below.
@@ -130,7 +129,7 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     from hoodypipe.bytepath.guard import TwistedMismatch
-    from hoodypipe.listeners import listen_backlog, somaxconn, with_backlog
+    from hoodypipe.listeners import Listeners, listen_backlog, somaxconn, with_backlog
     from hoodypipe.ops.drain import DrainService
     from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
     from hoodypipe.service import build_app
@@ -143,12 +142,17 @@ def makeService(options: Options) -> IService:
     service = DrainService(app.registry, reactor, options.settings.grace, notifier)
     app.setServiceParent(service)
     backlog = listen_backlog(app.site.max_connections, somaxconn())
+    listeners = Listeners()
     for description in options["listen"]:
         try:
-            endpoint = serverFromString(reactor, with_backlog(description, backlog))
+            # strports.service, not a bare StreamServerEndpointService: it
+            # raises a failed listen instead of logging it and running on,
+            # listening nowhere (and telling systemd READY=1).
+            listener = strports.service(with_backlog(description, backlog), app.site,
+                                        reactor=reactor)
         except (ValueError, KeyError, TypeError) as e:
             raise usage.UsageError(f"--listen {description!r}: {e}") from None
-        listener = StreamServerEndpointService(endpoint, app.site)
-        listener.setServiceParent(service)
+        listener.setServiceParent(listeners)
+    listeners.setServiceParent(service)
     ReadyService(notifier).setServiceParent(service)
     return service

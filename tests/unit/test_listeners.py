@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import errno
+import os
 
-from hoodypipe.listeners import FD_MARGIN, connection_cap, listen_backlog, with_backlog
+import pytest
+from twisted.internet.error import CannotListenError
+
+from hoodypipe.listeners import (
+    FD_MARGIN,
+    cannot_listen_message,
+    connection_cap,
+    listen_backlog,
+    with_backlog,
+)
 
 
 @pytest.mark.parametrize("description, expected", [
@@ -44,3 +54,17 @@ def test_the_backlog_follows_the_cap_within_the_kernels_limit() -> None:
 ])
 def test_the_connection_cap(configured: int | None, file_limit: int | None, cap: int) -> None:
     assert connection_cap(configured, file_limit) == cap
+
+
+@pytest.mark.parametrize(("interface", "port", "address"), [
+    ("127.0.0.1", 8080, "127.0.0.1:8080"),
+    ("", 8080, "*:8080"),
+    ("::1", 8080, "[::1]:8080"),
+    (None, "/run/p.sock", "/run/p.sock"),
+])
+def test_a_failed_listen_is_one_line(interface: str | None, port: int | str,
+                                     address: str) -> None:
+    error = CannotListenError(interface, port, OSError(errno.EADDRINUSE,
+                                                       os.strerror(errno.EADDRINUSE)))
+    assert cannot_listen_message(error) == (
+        f"hoodypipe: cannot listen on {address}: {os.strerror(errno.EADDRINUSE)}")

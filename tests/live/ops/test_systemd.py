@@ -231,6 +231,32 @@ def test_ready_and_stopping_reach_notify_socket(tmp_path: Path) -> None:
             stop(process)
 
 
+def test_a_port_in_use_stops_twistd_at_once_without_ready(tmp_path: Path) -> None:
+    """It used to log a traceback, run on listening nowhere and send READY=1."""
+    with socket.socket() as taken, notify_socket() as (address, sock):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = service_env() | {"NOTIFY_SOCKET": address}
+        process = subprocess.Popen(
+            [str(TWISTD), "--nodaemon", "--pidfile=", "hoodypipe",
+             "--listen", f"tcp:{port}:interface=127.0.0.1"],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            try:
+                out, _ = process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"twistd still runs 20 s after failing to listen; "
+                            f"notifications: {messages(sock, 0.2)}")
+        finally:
+            stop(process)
+        output = out.decode(errors="replace")
+        assert process.returncode != 0, output
+        assert f"hoodypipe: cannot listen on 127.0.0.1:{port}: Address already in use" in output
+        assert "Traceback" not in output
+        assert not any("READY=1" in m for m in messages(sock, 0.2))
+
+
 def _refuse_write_execute() -> bool:
     """Can this kernel forbid W+X memory (prctl PR_SET_MDWE, Linux 6.3+)?"""
     return sys.platform == "linux" and subprocess.run(
