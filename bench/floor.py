@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""
+The paced rows against the floor: how much of a relay's CPU is the framework's.
+
+``run.py --only paced50`` compares hoodypipe with piping-server. This script
+adds the two reference relays of ``floor_relays.py`` (a bare Twisted protocol
+and a plain epoll loop, both doing nothing per read but ``recv`` and ``send``)
+to the same sitting, so a target can be set against what Twisted itself
+costs per read. Every server is started first and stays up (warm: node's JIT
+is not measured); each round relays one paced body through each server in
+turn; the table gives medians and each server's ratio to piping-server.
+
+    python bench/floor.py                          # 50 MiB/s, 300 MB, 5 rounds
+    python bench/floor.py --rate 200M --size 1GB
+
+A benchmark, not a test: it fails only when a transfer goes wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import run  # noqa: E402  (run.py beside this file: ports, servers, CPU readings)
+
+READY_TIMEOUT_S = 30.0
+SETTLE_S = 0.3  # the receiver's GET is in before the sender starts
+
+
+def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> int:
+    """Start a server, stopped when ``stack`` closes; its pid once it accepts."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    stack.callback(stop)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise run.BenchError(f"{argv[0]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return proc.pid
+        except OSError:
+            time.sleep(0.1)
+    raise run.BenchError(f"not accepting after {READY_TIMEOUT_S:g} s: port {port}")
+
+
+def paced_transfer(pid: int, port: int, payload: Path, nbytes: int, rate: str) -> float:
+    """Relay ``nbytes`` at ``rate``; the server's CPU as % of a core meanwhile."""
+    url = f"http://127.0.0.1:{port}/floor-{time.monotonic_ns()}"
+    timeout = 60.0 + nbytes / 5e6
+    receiver = subprocess.Popen(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        time.sleep(SETTLE_S)
+        cpu_before, started = run.read_cpu_seconds(pid), time.monotonic()
+        sender = subprocess.run(
+            f"head -c {nbytes} {payload} | curl -sS -o /dev/null -T - "
+            f"--limit-rate {rate} {url}",
+            shell=True, timeout=timeout, check=False)
+        received, _ = receiver.communicate(timeout=timeout)
+        cpu_after, ended = run.read_cpu_seconds(pid), time.monotonic()
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    if sender.returncode != 0 or received.strip() != str(nbytes).encode():
+        raise run.BenchError(f"transfer on port {port} went wrong: sender exit "
+                             f"{sender.returncode}, receiver got {received!r} bytes")
+    return 100.0 * (cpu_after - cpu_before) / (ended - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", default="50M", help="curl --limit-rate (default 50M)")
+    parser.add_argument("--size", default="300MB", type=run.parse_size,
+                        help="bytes per transfer (default 300MB)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--checkout", type=Path, default=HERE.parent,
+                        help="the hoodypipe checkout to run (default: this one)")
+    parser.add_argument("--twistd", type=Path,
+                        default=Path(sys.executable).with_name("twistd"))
+    args = parser.parse_args()
+    run.ensure_piping_server()
+    relays = HERE / "floor_relays.py"
+    plain_env = dict(os.environ)
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        payload = Path(tmp) / "payload"
+        with payload.open("wb") as out:
+            for _ in range(0, args.size, 1 << 20):
+                out.write(os.urandom(1 << 20))
+        servers: dict[str, tuple[int, int]] = {}
+        for name in ("hoodypipe", "piping-server"):
+            port = run.free_port()
+            argv, _ = run.server_command(name, port, args.twistd)
+            env = run.server_env(args.checkout.resolve()) if name == "hoodypipe" else plain_env
+            servers[name] = (start(argv, env, port, stack), port)
+        for kind in ("twisted", "epoll"):
+            port = run.free_port()
+            argv = [sys.executable, str(relays), kind, str(port)]
+            servers[f"{kind} floor"] = (start(argv, plain_env, port, stack), port)
+        for pid, port in servers.values():  # warm-up, not measured
+            paced_transfer(pid, port, payload, min(args.size, 100_000_000), "500M")
+        taken: dict[str, list[float]] = {name: [] for name in servers}
+        for round_no in range(1, args.rounds + 1):
+            for name, (pid, port) in servers.items():
+                taken[name].append(paced_transfer(pid, port, payload, args.size, args.rate))
+            print(f"round {round_no}: " + "  ".join(
+                f"{name} {values[-1]:.2f}%" for name, values in taken.items()), flush=True)
+    base = statistics.median(taken["piping-server"])
+    print(f"\nCPU while relaying {args.size} bytes at --limit-rate {args.rate} "
+          f"(% of a core, median of {args.rounds})")
+    for name, values in taken.items():
+        median = statistics.median(values)
+        print(f"  {name:15s} {median:6.2f}%  (min {min(values):.2f}, max {max(values):.2f})"
+              f"  x{median / base:.2f} of piping-server")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except run.BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
