@@ -36,6 +36,11 @@ import run  # noqa: E402  (run.py beside this file: ports, servers, CPU readings
 
 READY_TIMEOUT_S = 30.0
 SETTLE_S = 0.3  # the receiver's GET is in before the sender starts
+# hoodypipe pins glibc's malloc thresholds itself (hoodypipe.ops.memory);
+# without the same pins a 512 KiB recv costs the floors an mmap, an mremap
+# and a munmap per read, and their figures swing 2x with what glibc's
+# dynamic threshold happened to learn during the warm-up.
+FLOOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": str(32 << 20)}
 
 
 def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> int:
@@ -118,7 +123,7 @@ def main() -> int:
         for kind in ("twisted", "epoll"):
             port = run.free_port()
             argv = [sys.executable, str(relays), kind, str(port)]
-            servers[f"{kind} floor"] = (start(argv, plain_env, port, stack), port)
+            servers[f"{kind} floor"] = (start(argv, FLOOR_ENV | plain_env, port, stack), port)
         for pid, port in servers.values():  # warm-up, not measured
             paced_transfer(pid, port, payload, min(args.size, 100_000_000), "500M")
         taken: dict[str, list[float]] = {name: [] for name in servers}
