@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
@@ -44,29 +42,16 @@ READY_TIMEOUT_S = 30.0
 
 
 def start(argv: list[str], env: dict[str, str], ready: str, stack: ExitStack) -> None:
-    """Start one server, stopped (SIGTERM, then SIGKILL) when ``stack`` closes."""
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    """Start one server; back once ``ready`` (a URL) answers."""
 
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    stack.callback(stop)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise run.BenchError(f"{argv[0]} exited with {proc.returncode}")
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(ready, timeout=1.0):
-                return
+                return True
         except (OSError, urllib.error.URLError):
-            time.sleep(0.1)
-    raise run.BenchError(f"not ready after {READY_TIMEOUT_S:g} s: {ready}")
+            return False
+
+    run.start_until_ready(argv, env, stack, answers, ready, READY_TIMEOUT_S)
 
 
 def main() -> int:

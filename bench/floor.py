@@ -44,29 +44,17 @@ FLOOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TRIM_THRESHOLD_": s
 
 
 def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> int:
-    """Start a server, stopped when ``stack`` closes; its pid once it accepts."""
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    """Start a server; its pid once it accepts on ``port``."""
 
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    stack.callback(stop)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise run.BenchError(f"{argv[0]} exited with {proc.returncode}")
+    def accepts() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return proc.pid
+            return True
         except OSError:
-            time.sleep(0.1)
-    raise run.BenchError(f"not accepting after {READY_TIMEOUT_S:g} s: port {port}")
+            return False
+
+    what = f"port {port}"
+    return run.start_until_ready(argv, env, stack, accepts, what, READY_TIMEOUT_S).pid
 
 
 def paced_transfer(pid: int, port: int, payload: Path, nbytes: int, rate: str) -> float:

@@ -238,6 +238,34 @@ def free_port() -> int:
         return port
 
 
+def start_until_ready(
+    argv: list[str], env: dict[str, str], stack: Any, ready: Callable[[], bool],
+    what: str, timeout: float = 30.0,
+) -> subprocess.Popen[bytes]:
+    """Start a server outside ``Processes``, stopped (SIGTERM, then SIGKILL)
+    when ``stack`` (an ``ExitStack``) closes; returned once ``ready()``."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    stack.callback(stop)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{argv[0]} exited with {proc.returncode}")
+        if ready():
+            return proc
+        time.sleep(0.1)
+    raise BenchError(f"not ready after {timeout:g} s: {what}")
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
