@@ -53,6 +53,15 @@ by this script (inherited ones are passed through and printed in the header).
 ``--checkout DIR`` runs the hoodypipe of another checkout (worktree) with
 this script.
 
+``--pin`` puts each server on CPU 0 and everything else (this script, the
+curls, the latency clients) on CPU 1. Unpinned, a bulk round's cost depends
+on where the scheduler happens to put the receiving curl: sharing the
+server's CPU, its copies out of the server are cache-hot, and hoodypipe's
+CPU-s/GB was 0.40 against 0.70 with the receiver on the other CPU, for the
+same number of system calls. Pinned, every round of both servers has the
+second, dearer layout, the one a server meets when its clients are on other
+machines.
+
 Every process started here is stopped and the temporary directory removed on
 exit, including on Ctrl-C and SIGTERM.
 """
@@ -328,8 +337,21 @@ def ensure_piping_server() -> None:
         )
 
 
-def server_command(name: str, port: int, twistd: Path) -> tuple[list[str], str]:
+#: ``--pin``: the CPU each server runs on, and the one for everything else.
+SERVER_CPU, CLIENT_CPU = 0, 1
+
+
+def server_command(
+    name: str, port: int, twistd: Path, pin: bool = False
+) -> tuple[list[str], str]:
     """The argv that starts server ``name`` and the path that answers when ready."""
+    argv, ready_path = _server_command(name, port, twistd)
+    if pin:
+        argv = ["taskset", "--cpu-list", str(SERVER_CPU), *argv]
+    return argv, ready_path
+
+
+def _server_command(name: str, port: int, twistd: Path) -> tuple[list[str], str]:
     if name == "hoodypipe":
         listen = f"tcp:{port}:interface=127.0.0.1"
         argv = [
@@ -356,7 +378,7 @@ def server_env(checkout: Path) -> dict[str, str]:
 def start_server(bench: Bench, name: str) -> Server:
     """Start one server on a free loopback port and wait until it answers."""
     port = free_port()
-    argv, ready_path = server_command(name, port, bench.twistd)
+    argv, ready_path = server_command(name, port, bench.twistd, bench.pin)
     log = bench.scratch(f"{name}.log")
     with log.open("wb") as log_file:
         proc = bench.processes.start(
@@ -493,6 +515,7 @@ class Bench:
     latency_body: bytes = field(default_factory=lambda: os.urandom(LATENCY_BYTES))
     counter: int = 0
     sha256: bool = False  # --sha256: hoodypipe senders ask for a receipt
+    pin: bool = False  # --pin: servers on SERVER_CPU, the rest on CLIENT_CPU
 
     def scratch(self, stem: str) -> Path:
         self.counter += 1
@@ -1641,6 +1664,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="hoodypipe senders ask for a receipt (?sha256), checked against the payload",
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"run each server on CPU {SERVER_CPU} and every client on CPU {CLIENT_CPU}, "
+        "so that rounds do not differ by where the scheduler puts the curls",
+    )
+    parser.add_argument(
         "--twistd",
         type=Path,
         default=Path(sys.executable).parent / "twistd",
@@ -1659,6 +1688,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--latency-samples and --profile-samples must be at least 1")
     if args.latency_settle_ms < 0:
         parser.error("--latency-settle-ms must not be negative")
+    if args.pin and not {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0):
+        parser.error(f"--pin needs CPUs {SERVER_CPU} and {CLIENT_CPU}")
     args.checkout = args.checkout.resolve()
     if not (args.checkout / "hoodypipe" / "__init__.py").exists():
         parser.error(f"--checkout {args.checkout}: no hoodypipe package there")
@@ -1719,6 +1750,8 @@ def print_header(args: argparse.Namespace, started: datetime.datetime, env: dict
             f"{args.latency_samples} samples per server and round "
             f"(+{args.latency_warmup} warm-up)"
         )
+    if args.pin:
+        print(f"--pin: servers on CPU {SERVER_CPU}, clients and this script on CPU {CLIENT_CPU}")
     if args.sha256:
         print("--sha256: every hoodypipe send has ?sha256 (the receipt is checked)")
     print(f"hoodypipe from {env['checkout']}")
@@ -1756,6 +1789,7 @@ def write_json(
             "latency_warmup": args.latency_warmup,
             "latency_settle_ms": args.latency_settle_ms,
             "profile": args.profile,
+            "pin": args.pin,
             "checkout": str(args.checkout),
         },
         "environment": env,
@@ -1788,6 +1822,8 @@ def main(argv: Sequence[str]) -> int:
     print_header(args, started, env)
     if "piping-server" in args.servers:
         ensure_piping_server()
+    if args.pin:
+        os.sched_setaffinity(0, {CLIENT_CPU})  # every client started from here inherits it
     profile_report: dict[str, Any] | None = None
     memory: dict[str, dict[str, int]] = {}
     with (
@@ -1806,7 +1842,7 @@ def main(argv: Sequence[str]) -> int:
                 flush=True,
             )
         bench = Bench(processes, workdir, payload, args.twistd, args.checkout,
-                      sha256=args.sha256)
+                      sha256=args.sha256, pin=args.pin)
         servers = {name: start_server(bench, name) for name in args.servers}
         run_rounds(bench, servers, args)
         if args.profile and "hoodypipe" in servers:
