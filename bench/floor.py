@@ -12,6 +12,11 @@ turn; the table gives medians and each server's ratio to piping-server.
 
     python bench/floor.py                          # 50 MiB/s, 300 MB, 5 rounds
     python bench/floor.py --rate 200M --size 1GB
+    python bench/floor.py --rate none --size 1GiB --pin   # the chunked row, unpaced
+
+Each server's CPU is given as % of a core (what the paced rows compare) and
+as CPU-seconds per GB (what the bulk rows compare). ``--pin`` runs every
+server on one CPU and the curls on the other (``run.py --pin``).
 
 A benchmark, not a test: it fails only when a transfer goes wrong.
 """
@@ -57,8 +62,11 @@ def start(argv: list[str], env: dict[str, str], port: int, stack: ExitStack) -> 
     return run.start_until_ready(argv, env, stack, accepts, what, READY_TIMEOUT_S).pid
 
 
-def paced_transfer(pid: int, port: int, payload: Path, nbytes: int, rate: str) -> float:
-    """Relay ``nbytes`` at ``rate``; the server's CPU as % of a core meanwhile."""
+def paced_transfer(
+    pid: int, port: int, payload: Path, nbytes: int, rate: str | None
+) -> tuple[float, float]:
+    """Relay ``nbytes`` at ``rate`` (None: as fast as it goes); the server's
+    CPU-seconds meanwhile and the wall seconds it took."""
     url = f"http://127.0.0.1:{port}/floor-{time.monotonic_ns()}"
     timeout = 60.0 + nbytes / 5e6
     receiver = subprocess.Popen(
@@ -67,9 +75,9 @@ def paced_transfer(pid: int, port: int, payload: Path, nbytes: int, rate: str) -
     try:
         time.sleep(SETTLE_S)
         cpu_before, started = run.read_cpu_seconds(pid), time.monotonic()
+        limit = f"--limit-rate {rate} " if rate else ""
         sender = subprocess.run(
-            f"head -c {nbytes} {payload} | curl -sS -o /dev/null -T - "
-            f"--limit-rate {rate} {url}",
+            f"head -c {nbytes} {payload} | curl -sS -o /dev/null -T - {limit}{url}",
             shell=True, timeout=timeout, check=False)
         received, _ = receiver.communicate(timeout=timeout)
         cpu_after, ended = run.read_cpu_seconds(pid), time.monotonic()
@@ -80,12 +88,13 @@ def paced_transfer(pid: int, port: int, payload: Path, nbytes: int, rate: str) -
     if sender.returncode != 0 or received.strip() != str(nbytes).encode():
         raise run.BenchError(f"transfer on port {port} went wrong: sender exit "
                              f"{sender.returncode}, receiver got {received!r} bytes")
-    return 100.0 * (cpu_after - cpu_before) / (ended - started)
+    return cpu_after - cpu_before, ended - started
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", default="50M", help="curl --limit-rate (default 50M)")
+    parser.add_argument("--rate", default="50M",
+                        help="curl --limit-rate (default 50M); none: no limit")
     parser.add_argument("--size", default="300MB", type=run.parse_size,
                         help="bytes per transfer (default 300MB)")
     parser.add_argument("--rounds", type=int, default=5)
@@ -93,8 +102,13 @@ def main() -> int:
                         help="the hoodypipe checkout to run (default: this one)")
     parser.add_argument("--twistd", type=Path,
                         default=Path(sys.executable).with_name("twistd"))
+    parser.add_argument("--pin", action="store_true",
+                        help=f"servers on CPU {run.SERVER_CPU}, curls on CPU {run.CLIENT_CPU}")
     args = parser.parse_args()
+    rate = None if args.rate.lower() == "none" else args.rate
     run.ensure_piping_server()
+    if args.pin:
+        os.sched_setaffinity(0, {run.CLIENT_CPU})  # the curls started from here inherit it
     relays = HERE / "floor_relays.py"
     plain_env = dict(os.environ)
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
@@ -105,28 +119,36 @@ def main() -> int:
         servers: dict[str, tuple[int, int]] = {}
         for name in ("hoodypipe", "piping-server"):
             port = run.free_port()
-            argv, _ = run.server_command(name, port, args.twistd)
+            argv, _ = run.server_command(name, port, args.twistd, args.pin)
             env = run.server_env(args.checkout.resolve()) if name == "hoodypipe" else plain_env
             servers[name] = (start(argv, env, port, stack), port)
         for kind in ("twisted", "epoll"):
             port = run.free_port()
             argv = [sys.executable, str(relays), kind, str(port)]
+            argv = run.on_server_cpu(argv) if args.pin else argv
             servers[f"{kind} floor"] = (start(argv, FLOOR_ENV | plain_env, port, stack), port)
         for pid, port in servers.values():  # warm-up, not measured
             paced_transfer(pid, port, payload, min(args.size, 100_000_000), "500M")
-        taken: dict[str, list[float]] = {name: [] for name in servers}
+        percent: dict[str, list[float]] = {name: [] for name in servers}
+        per_gb: dict[str, list[float]] = {name: [] for name in servers}
         for round_no in range(1, args.rounds + 1):
             for name, (pid, port) in servers.items():
-                taken[name].append(paced_transfer(pid, port, payload, args.size, args.rate))
+                cpu, wall = paced_transfer(pid, port, payload, args.size, rate)
+                percent[name].append(100.0 * cpu / wall)
+                per_gb[name].append(cpu / (args.size / 1e9))
             print(f"round {round_no}: " + "  ".join(
-                f"{name} {values[-1]:.2f}%" for name, values in taken.items()), flush=True)
-    base = statistics.median(taken["piping-server"])
-    print(f"\nCPU while relaying {args.size} bytes at --limit-rate {args.rate} "
-          f"(% of a core, median of {args.rounds})")
-    for name, values in taken.items():
-        median = statistics.median(values)
-        print(f"  {name:15s} {median:6.2f}%  (min {min(values):.2f}, max {max(values):.2f})"
-              f"  x{median / base:.2f} of piping-server")
+                f"{name} {percent[name][-1]:.2f}% {per_gb[name][-1]:.3f}"
+                for name in servers), flush=True)
+    print(f"\nCPU while relaying {args.size} bytes at "
+          f"{'--limit-rate ' + rate if rate else 'full speed'}"
+          f"{' (pinned)' if args.pin else ''}, median of {args.rounds}:")
+    for unit, taken in (("% of a core", percent), ("CPU-s/GB", per_gb)):
+        base = statistics.median(taken["piping-server"])
+        print(f"  {unit}")
+        for name, values in taken.items():
+            median = statistics.median(values)
+            print(f"    {name:15s} {median:7.3f}  (min {min(values):.3f}, max "
+                  f"{max(values):.3f})  x{median / base:.2f} of piping-server")
     return 0
 
 

@@ -346,9 +346,12 @@ def server_command(
 ) -> tuple[list[str], str]:
     """The argv that starts server ``name`` and the path that answers when ready."""
     argv, ready_path = _server_command(name, port, twistd)
-    if pin:
-        argv = ["taskset", "--cpu-list", str(SERVER_CPU), *argv]
-    return argv, ready_path
+    return (on_server_cpu(argv) if pin else argv), ready_path
+
+
+def on_server_cpu(argv: Sequence[str]) -> list[str]:
+    """``argv`` run on ``SERVER_CPU`` only (``--pin``)."""
+    return ["taskset", "--cpu-list", str(SERVER_CPU), *argv]
 
 
 def _server_command(name: str, port: int, twistd: Path) -> tuple[list[str], str]:
