@@ -10,7 +10,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
-from hoodypipe.bytepath import sockets
+from hoodypipe.bytepath import dispatch, sockets
 from hoodypipe.bytepath.guard import check_twisted
 from hoodypipe.bytepath.hasher import HashPool, HashRunner
 from hoodypipe.bytepath.request import RelayRequest
@@ -141,6 +141,7 @@ def freeze_startup_heap() -> None:
 def build_app(reactor: Any, settings: Settings) -> HoodypipeService:
     tune_malloc()
     sockets.check_at_startup()
+    dispatch.use_lean_dispatch(reactor)
     app = HoodypipeService(reactor, settings)
     freeze_startup_heap()
     return app

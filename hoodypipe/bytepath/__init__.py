@@ -10,4 +10,7 @@ work per read that it can avoid, and spectators never reach in here.
 - ``request``/``body``: a send's request and its body, streamed as it
   arrives; ``guard`` checks at startup the Twisted internals they lean on.
 - ``relay``/``chunked``: one body fanned out to its receivers' sockets.
+- ``sockets``/``dispatch``: below Twisted's API, and checked when the service
+  starts: a read sent to a receiver's socket in the turn it arrived, and each
+  ready socket handed to its transport without the legacy log context.
 """
