@@ -130,7 +130,7 @@ def makeService(options: Options) -> IService:
 
     from hoodypipe.bytepath.guard import TwistedMismatch
     from hoodypipe.listeners import Listeners, listen_backlog, somaxconn, with_backlog
-    from hoodypipe.ops.drain import DrainService
+    from hoodypipe.ops.drain import DrainService, second_signal_cuts_drain
     from hoodypipe.ops.sdnotify import ReadyService, SystemdNotifier
     from hoodypipe.service import build_app
 
@@ -140,6 +140,7 @@ def makeService(options: Options) -> IService:
     except TwistedMismatch as e:
         raise SystemExit(str(e)) from None
     service = DrainService(app.registry, reactor, options.settings.grace, notifier)
+    second_signal_cuts_drain(reactor, service)
     app.setServiceParent(service)
     backlog = listen_backlog(app.site.max_connections, somaxconn())
     listeners = Listeners()

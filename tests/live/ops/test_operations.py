@@ -132,6 +132,33 @@ def test_grace_over_fails_what_is_left_and_exits(tmp_path: Path) -> None:
     assert "transfer failed: pipe 'slow'" in log
 
 
+def test_a_second_signal_ends_the_drain_at_once_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    grace = 60
+    body = random_file(tmp_path / "body", 3_000_000, seed=9)
+    with running_service(tmp_path, "--grace", str(grace)) as service:
+        receiver = receive(service.url("long"), tmp_path / "got")
+        sender = send(service.url("long"), body, tmp_path / "status",
+                      "--limit-rate", "200k")
+        try:
+            wait_for(lambda: health(service)["active"] == 1, 10, "streaming")
+            service.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: "draining: 1 pipe(s) open" in service.log(), 5, "the drain")
+            assert service.process.poll() is None, "the first signal only drains"
+            service.process.send_signal(signal.SIGINT)  # an operator's Ctrl-C
+            assert exited_within(service, 10) < 5, f"not the {grace}s grace"
+            assert receiver.wait(5) != 0, "an aborted body never looks complete"
+            sender.wait(5)
+        finally:
+            receiver.stop()
+            sender.stop()
+        assert sender.lines()[-1] == "[ERROR] Server shutting down."
+        log = service.log()
+    assert "second stop signal: failing 1 pipe(s) now" in log
+    assert "Traceback" not in log and "ReactorNotRunning" not in log
+
+
 def _transfer(service: Service, tmp_path: Path, name: str, size: int) -> None:
     body = random_file(tmp_path / f"{name}.body", size, seed=size)
     receiver = receive(service.url(name), tmp_path / f"{name}.got")

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs
 
-from hoodypipe.ops.drain import SHUTTING_DOWN, DrainService
+from hoodypipe.ops.drain import SHUTTING_DOWN, DrainService, second_signal_cuts_drain
 from hoodypipe.ops.sdnotify import SystemdNotifier
 
 
@@ -145,3 +145,86 @@ def test_stopping_is_announced_to_systemd(tmp_path: Path) -> None:
         except TimeoutError:
             extra = b""
         assert extra == b"", "status is sent only when the count changes"
+
+
+def test_cut_short_fails_what_is_left_now_instead_of_at_the_grace() -> None:
+    registry = FakeRegistry(active=1, waiting=1)
+    root, child, clock = started(registry, grace=60.0)
+    with capturedLogs() as events:
+        d = root.stopService()
+        clock.advance(2.0)
+        assert registry.failed_with == []
+        root.cut_short()
+        assert registry.failed_with == [SHUTTING_DOWN]
+        assert not fired(d), "the last bytes still get flush_delay"
+        clock.advance(1.0)
+        assert fired(d)
+    assert not child.running
+    warned = [e for e in events if e["log_level"] == LogLevel.warn]
+    assert [e["log_format"] for e in warned] == ["second stop signal: failing {left} pipe(s) now"]
+    assert warned[0]["left"] == 2
+
+
+def test_cut_short_before_the_drain_began_starts_it_with_no_grace() -> None:
+    registry = FakeRegistry(active=1)
+    root, _, clock = started(registry, grace=60.0)
+    root.cut_short()
+    assert registry.failed_with == [] and not registry.draining
+    d = root.stopService()
+    assert registry.failed_with == [SHUTTING_DOWN]
+    clock.advance(1.0)
+    assert fired(d)
+
+
+def test_cut_short_while_finishing_changes_nothing() -> None:
+    registry = FakeRegistry(active=1)
+    root, _, clock = started(registry)
+    d = root.stopService()
+    registry.active = 0
+    clock.advance(0.25)  # drained: the flush delay is running
+    with capturedLogs() as events:
+        root.cut_short()
+        root.cut_short()
+    assert registry.failed_with == []
+    assert [e["log_format"] for e in events] == ["second stop signal: already stopping"] * 2
+    clock.advance(1.0)
+    assert fired(d)
+
+
+class SignalledReactor:
+    """The reactor's part in signal handling: its handlers and callFromThread."""
+
+    def __init__(self) -> None:
+        self.twisted_handled: list[int] = []
+        self.from_thread: list[object] = []
+
+    def sigTerm(self, number: int, frame: object = None) -> None:
+        self.twisted_handled.append(number)
+
+    def sigInt(self, number: int, frame: object = None) -> None:
+        self.twisted_handled.append(number)
+
+    def callFromThread(self, f: object, *args: object) -> None:
+        self.from_thread.append(f)
+
+
+def test_the_first_signal_is_twisteds_and_every_later_one_cuts_the_drain_short() -> None:
+    reactor = SignalledReactor()
+    root, _, _ = started(FakeRegistry(active=1))
+    second_signal_cuts_drain(reactor, root)
+    reactor.sigTerm(15)
+    assert reactor.twisted_handled == [15] and reactor.from_thread == []
+    reactor.sigInt(2)
+    reactor.sigTerm(15)
+    assert reactor.twisted_handled == [15]
+    assert reactor.from_thread == [root.cut_short, root.cut_short]
+
+
+def test_a_signal_after_a_stop_that_was_not_a_signal_cuts_the_drain_short() -> None:
+    reactor = SignalledReactor()
+    root, _, _ = started(FakeRegistry(active=1))
+    second_signal_cuts_drain(reactor, root)
+    root.stopService()  # e.g. reactor.stop() from code
+    reactor.sigInt(2)
+    assert reactor.twisted_handled == []
+    assert reactor.from_thread == [root.cut_short]
