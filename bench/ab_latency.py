@@ -105,8 +105,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except run.BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run.run_script(main)

@@ -95,7 +95,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -148,6 +148,16 @@ _SIZE_UNITS = {
 
 class BenchError(Exception):
     """A transfer or a server did not behave; the message says how."""
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """A companion script's ``__main__``: exit with ``main()``'s status, or
+    with 2 and one line on stderr when a transfer or a server misbehaved."""
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def parse_size(text: str) -> int:

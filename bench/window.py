@@ -174,15 +174,10 @@ def main() -> int:
             print(f"  {server.name:14s} client {statistics.median(server.client) * 1000:5.0f}"
                   f"  ({len(found)} traced)")
             for label, values in parts.items():
-                values.sort()
                 print(f"    {label:16s} {statistics.median(values):6.0f}"
-                      f"  ({values[len(values) // 10]:.0f}-{values[9 * len(values) // 10]:.0f})")
+                      f"  ({run.percentile(values, 0.1):.0f}-{run.percentile(values, 0.9):.0f})")
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except run.BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run.run_script(main)
